@@ -1,0 +1,45 @@
+import { FLAGS, type FlagDef } from "../config/flags.js";
+import { ROLES } from "../config/resolve.js";
+import { VERSION } from "../version.js";
+
+const ROLE_TEXT: Record<(typeof ROLES)[number], string> = {
+  gateway: "takes live video in (RTMP, HTTP push), pays orchestrators, serves HLS",
+  orchestrator: "advertises capabilities and prices, takes segments, transcodes or hands off",
+  transcoder: "does the transcoding: local to an orchestrator, or a worker registering with -orchAddr",
+  redeemer: "redeems winning tickets on-chain (alone)",
+  "remote-signer": "holds the key and signs payments for gateways (alone)",
+};
+
+function flagLine(f: FlagDef): string {
+  const names = [f.name, ...(f.aliases ?? [])].map((n) => `-${n}`).join(", ");
+  const type = f.type === "boolean" ? "" : ` <${f.type}>`;
+  const def =
+    f.default === undefined || f.default === "" || f.default === false
+      ? ""
+      : ` (default ${JSON.stringify(f.default)})`;
+  const planned = f.status === "planned" ? " [not supported yet]" : "";
+  return `  ${`${names}${type}`.padEnd(40)} ${f.describe}${def}${planned}`;
+}
+
+/** The text of `lp-node --help`: roles, then every flag grouped by area. */
+export function helpText(): string {
+  const lines = [
+    `lp-node ${VERSION}: a Livepeer node, wire-compatible with go-livepeer`,
+    "",
+    "Usage:",
+    "  lp-node --mode ROLE[,ROLE...] [flags]     run a node",
+    "  lp-node bench [flags]                    measure transcoding speed on this machine",
+    "",
+    "Roles (--mode, comma-separated or repeated; go-livepeer's -gateway, -orchestrator, ... work too):",
+    ...ROLES.map((r) => `  ${r.padEnd(15)} ${ROLE_TEXT[r]}`),
+    "",
+    "Flags take one or two dashes (-orchAddr x, --orchAddr=x). Precedence: flag > env LP_<FLAGNAME> >",
+    "--config file (JSON or go-livepeer's 'name value' lines) > defaults.",
+  ];
+  const groups = new Map<string, FlagDef[]>();
+  for (const f of FLAGS) groups.set(f.group, [...(groups.get(f.group) ?? []), f]);
+  for (const [group, flags] of groups) {
+    lines.push("", `${group}:`, ...flags.map(flagLine));
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+import { readFileSync, statSync } from "node:fs";
+import { describeSettings, resolveConfig } from "../config/resolve.js";
+import { errorMessage } from "../errors/LpError.js";
+import { createLogger, levelForVerbosity } from "../logger/logger.js";
+import { LpNode } from "../node/LpNode.js";
+import { exitOnSignals } from "../node/shutdown.js";
+import { VERSION } from "../version.js";
+import { helpText } from "./help.js";
+import { roleFactories } from "./roles.js";
+import { runSubcommand } from "./subcommands.js";
+
+function readIfFile(path: string): string | null {
+  try {
+    if (!statSync(path).isFile()) return null;
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const result = resolveConfig(argv, { env: process.env, readFile: readIfFile });
+  switch (result.kind) {
+    case "help":
+      process.stdout.write(helpText());
+      return 0;
+    case "version":
+      process.stdout.write(
+        `lp-node ${VERSION}\nnode ${process.version} ${process.platform}/${process.arch}\n`,
+      );
+      return 0;
+    case "subcommand":
+      return runSubcommand(result.name, result.argv);
+    case "error":
+      process.stderr.write(
+        `lp-node: invalid configuration:\n${result.problems.map((p) => `  - ${p}`).join("\n")}\nRun 'lp-node --help' for the flags.\n`,
+      );
+      return 2;
+    case "ok":
+      break;
+  }
+  const { config } = result;
+  const format = config.options.str("logFormat");
+  const logger = createLogger({
+    level: levelForVerbosity(config.verbosity),
+    pretty: format === "pretty" || (format === "auto" && process.stderr.isTTY === true),
+  });
+  for (const w of config.warnings) logger.warn(w);
+  const settings = describeSettings(config.options);
+  if (settings.length > 0) logger.info({ settings }, "non-default settings");
+
+  const node = new LpNode(config, { logger, roles: roleFactories() });
+  const exitStatus = exitOnSignals(node, { logger, signals: process });
+  try {
+    await node.start();
+  } catch (err) {
+    logger.error({ err: errorMessage(err) }, "lp-node failed to start");
+    return 1;
+  }
+  return exitStatus;
+}
+
+main(process.argv.slice(2)).then(
+  // stdio to files, pipes and TTYs is synchronous here, so exiting at once loses no output.
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`lp-node: ${errorMessage(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,388 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { defaultAddr, type HostPort, parseHostPort } from "./addresses.js";
+import { coerce, parseDuration } from "./coerce.js";
+import { FLAGS, type FlagDef, type FlagValue, findFlag } from "./flags.js";
+import { parseArgv, parseConfigFile, parseEnv, type RawSetting, type Source } from "./sources.js";
+
+/** The five roles of a node. */
+export const ROLES = ["gateway", "orchestrator", "transcoder", "redeemer", "remote-signer"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Side effects the resolver needs, injected so it stays a pure function in tests. */
+export interface ConfigIO {
+  env: NodeJS.ProcessEnv;
+  /** File contents, or null when `path` is not a readable, non-empty regular file. */
+  readFile(path: string): string | null;
+  homeDir?: string;
+}
+
+/** Typed flag values after merging, with where each explicit one came from. */
+export class Options {
+  constructor(
+    private readonly values: ReadonlyMap<string, FlagValue>,
+    readonly sources: ReadonlyMap<string, Source>,
+  ) {}
+  /** Value of a flag (its default when not given); undefined only for unset nil-if-unset flags. */
+  get(name: string): FlagValue | undefined {
+    const def = findFlag(name);
+    if (!def) throw new Error(`no such flag ${name}`);
+    return this.values.has(def.name) ? this.values.get(def.name) : def.default;
+  }
+  str(name: string): string {
+    const v = this.get(name);
+    return v === undefined ? "" : String(v);
+  }
+  bool(name: string): boolean {
+    return this.get(name) === true;
+  }
+  num(name: string): number {
+    return Number(this.get(name) ?? 0);
+  }
+  /** Duration flag in milliseconds. */
+  ms(name: string): number {
+    return parseDuration(this.str(name)) ?? 0;
+  }
+  /** Whether the user gave this flag (any source). */
+  isSet(name: string): boolean {
+    const def = findFlag(name);
+    return def !== undefined && this.values.has(def.name);
+  }
+  /** Flags the user set to something other than the default, for the startup table. */
+  nonDefault(): { name: string; value: FlagValue; secret: boolean; source: Source }[] {
+    const out = [];
+    for (const f of FLAGS) {
+      if (!this.values.has(f.name)) continue;
+      const value = this.values.get(f.name)!;
+      if (value === f.default || f.name === "config") continue;
+      out.push({ name: f.name, value, secret: f.secret === true, source: this.sources.get(f.name)! });
+    }
+    return out;
+  }
+}
+
+/** Everything a node needs to start, derived from the options and validated. */
+export interface NodeConfig {
+  roles: Role[];
+  options: Options;
+  network: string;
+  datadir: string;
+  verbosity: number;
+  /** Admin HTTP address (plain HTTP, loopback by default). */
+  cliAddr: HostPort;
+  /** Gateway media HTTP address (ingest and HLS), when the gateway runs. */
+  gatewayHttpAddr: HostPort | null;
+  /** Gateway RTMP address, when the gateway runs. */
+  rtmpAddr: HostPort | null;
+  /** Orchestrator TLS address (gRPC and segment API), when the orchestrator runs. */
+  orchHttpAddr: HostPort | null;
+  /** Orchestrator public URI advertised to gateways (https://host:port). */
+  serviceUri: string | null;
+  /** Orchestrator's extra instance URLs (-nodes). */
+  nodes: string[];
+  maxSessions: number | "auto";
+  warnings: string[];
+}
+
+export type ResolveResult =
+  | { kind: "ok"; config: NodeConfig }
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "subcommand"; name: string; argv: string[] }
+  | { kind: "error"; problems: string[] };
+
+/** Subcommands handled outside the node (each parses its own flags). */
+export const SUBCOMMANDS = ["bench"] as const;
+
+/**
+ * Parse and merge argv, env and config file (flag > env > file > defaults), then validate
+ * everything at once. Mirrors go-livepeer's ff-based parsing (cmd/livepeer/livepeer.go) and the
+ * checks of cmd/livepeer/starter/starter.go, reporting every problem instead of the first.
+ */
+export function resolveConfig(argv: readonly string[], io: ConfigIO): ResolveResult {
+  const first = argv[0];
+  if (first !== undefined && (SUBCOMMANDS as readonly string[]).includes(first)) {
+    return { kind: "subcommand", name: first, argv: argv.slice(1) };
+  }
+  const cli = parseArgv(argv);
+  const problems = [...cli.problems];
+  if (cli.positionals.length > 0) problems.push(`unexpected argument "${cli.positionals[0]}"`);
+  if (cli.settings.some((s) => s.flag.name === "help" && s.value === true)) return { kind: "help" };
+  if (cli.settings.some((s) => s.flag.name === "version" && s.value === true)) return { kind: "version" };
+
+  const env = parseEnv(io.env);
+  const configPath = lastValue(cli.settings, "config") ?? lastValue(env, "config");
+  let file: RawSetting[] = [];
+  if (typeof configPath === "string" && configPath !== "") {
+    const text = io.readFile(configPath);
+    if (text === null) problems.push(`config file ${configPath} cannot be read`);
+    else {
+      const parsed = parseConfigFile(text, configPath);
+      file = parsed.settings;
+      problems.push(...parsed.problems);
+    }
+  }
+
+  // Lowest precedence first so later sources overwrite.
+  const values = new Map<string, FlagValue>();
+  const sources = new Map<string, Source>();
+  const modeWords: string[] = [];
+  for (const group of [file, env, cli.settings]) {
+    const modeInGroup = group.filter((s) => s.flag.name === "mode");
+    if (modeInGroup.length > 0) modeWords.splice(0, modeWords.length); // a higher source replaces the roles
+    for (const s of group) {
+      if (s.flag.name === "mode") {
+        const list = Array.isArray(s.value) ? s.value : [String(s.value)];
+        for (const item of list)
+          modeWords.push(
+            ...item
+              .split(",")
+              .map((w) => w.trim())
+              .filter(Boolean),
+          );
+        sources.set("mode", s.source);
+        continue;
+      }
+      const raw = Array.isArray(s.value) ? (s.value[s.value.length - 1] ?? "") : s.value;
+      const c = coerce(s.flag, raw);
+      if ("error" in c) {
+        problems.push(`${c.error} (from ${describeSource(s)})`);
+        continue;
+      }
+      values.set(s.flag.name, c.value);
+      sources.set(s.flag.name, s.source);
+    }
+  }
+  if (modeWords.length > 0) values.set("mode", modeWords.join(","));
+
+  // File-or-literal flags: an existing non-empty file's trimmed contents replace the value.
+  for (const f of FLAGS) {
+    if (!f.fileOrLiteral) continue;
+    const v = values.get(f.name);
+    if (typeof v !== "string" || v === "") continue;
+    const text = io.readFile(v);
+    if (text !== null && text.trim() !== "") values.set(f.name, text.trim());
+  }
+
+  const options = new Options(values, sources);
+  const built = buildNodeConfig(options, modeWords, io);
+  problems.push(...built.problems);
+  if (problems.length > 0) return { kind: "error", problems };
+  return { kind: "ok", config: built.config! };
+}
+
+function lastValue(settings: RawSetting[], name: string): string | boolean | string[] | undefined {
+  const hits = settings.filter((s) => s.flag.name === name);
+  return hits[hits.length - 1]?.value;
+}
+
+function describeSource(s: RawSetting): string {
+  if (s.source === "flag") return "command line";
+  if (s.source === "env") return `env ${s.spelled}`;
+  return "config file";
+}
+
+const MODE_FLAGS: Record<string, Role> = {
+  gateway: "gateway",
+  broadcaster: "gateway",
+  orchestrator: "orchestrator",
+  transcoder: "transcoder",
+  redeemer: "redeemer",
+  remoteSigner: "remote-signer",
+};
+
+const MODE_ALIASES: Record<string, Role> = {
+  ...Object.fromEntries(ROLES.map((r) => [r, r])),
+  broadcaster: "gateway",
+  remotesigner: "remote-signer",
+  remote_signer: "remote-signer",
+};
+
+function buildNodeConfig(
+  options: Options,
+  modeWords: string[],
+  io: ConfigIO,
+): { config?: NodeConfig; problems: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  // Roles from --mode words and go-livepeer's boolean mode flags.
+  const roles = new Set<Role>();
+  for (const word of modeWords) {
+    const role = MODE_ALIASES[word.toLowerCase()];
+    if (!role) problems.push(`unknown mode "${word}"; modes are: ${ROLES.join(", ")}`);
+    else roles.add(role);
+    if (word.toLowerCase() === "broadcaster") warnings.push("mode broadcaster is deprecated; use gateway");
+  }
+  for (const [flag, role] of Object.entries(MODE_FLAGS)) {
+    if (options.bool(flag)) roles.add(role);
+  }
+  if (options.bool("broadcaster")) warnings.push("-broadcaster flag is deprecated; use -gateway");
+  const ordered = ROLES.filter((r) => roles.has(r));
+  if (ordered.length === 0 && problems.length === 0) {
+    problems.push(
+      `No services enabled; must be at least one of: ${ROLES.join(", ")} (--mode ROLE[,ROLE], or -gateway, -orchestrator, -transcoder, -redeemer, -remoteSigner)`,
+    );
+  }
+  for (const solo of ["redeemer", "remote-signer"] as const) {
+    if (roles.has(solo) && roles.size > 1) problems.push(`${solo} cannot be combined with other roles`);
+  }
+
+  // Flags whose feature is not built yet are refused, never silently ignored.
+  for (const f of FLAGS) {
+    if (f.status !== "planned" || !options.isSet(f.name)) continue;
+    const v = options.get(f.name);
+    if (v === f.default || (f.offValues ?? []).includes(v as FlagValue)) continue;
+    problems.push(`-${f.name}: not supported yet`);
+  }
+
+  const network = options.str("network");
+  if (network !== "offchain") {
+    problems.push(`-network ${network}: on-chain networks are not supported yet (use -network offchain)`);
+  }
+  if (roles.has("remote-signer") && network === "offchain")
+    problems.push("Remote signer mode requires on-chain network");
+  if (roles.has("redeemer") && network === "offchain")
+    problems.push("Redeemer mode requires on-chain network");
+
+  const verbosity = Number(options.str("v"));
+  if (!Number.isInteger(verbosity) || verbosity < 0)
+    problems.push(`-v: "${options.str("v")}" is not a verbosity level`);
+
+  const logFormat = options.str("logFormat");
+  if (!["auto", "json", "pretty"].includes(logFormat))
+    problems.push(`-logFormat must be auto, json or pretty`);
+
+  const isO = roles.has("orchestrator");
+  const isT = roles.has("transcoder");
+  const isG = roles.has("gateway");
+
+  // -maxSessions: go-livepeer's rules and texts (starter.go).
+  let maxSessions: number | "auto" = 10;
+  const ms = options.str("maxSessions");
+  if (ms === "auto") {
+    if (isO && isT)
+      problems.push(
+        "-maxSessions 'auto' cannot be used when both -orchestrator and -transcoder are specified",
+      );
+    else if (!isO) problems.push("-maxSessions must be 'auto' or greater than zero");
+    else maxSessions = "auto";
+  } else if (!/^\d+$/.test(ms) || Number(ms) <= 0) {
+    problems.push("-maxSessions must be 'auto' or greater than zero");
+  } else maxSessions = Number(ms);
+
+  const orchSecret = options.str("orchSecret");
+  if (isO && !isT && orchSecret === "") {
+    problems.push(
+      "Running an orchestrator requires an -orchSecret for standalone mode or -transcoder for orchestrator+transcoder mode",
+    );
+  }
+  if (isT && !isO) {
+    if (orchSecret === "") problems.push("Missing -orchSecret");
+    if (options.str("orchAddr") === "") problems.push("Missing -orchAddr");
+  }
+
+  // -nodes: each entry gets https:// when it has no scheme and must be https.
+  const nodes: string[] = [];
+  if (options.str("nodes") !== "") {
+    const bad: string[] = [];
+    for (const entry of options
+      .str("nodes")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? entry : `https://${entry}`;
+      try {
+        const u = new URL(withScheme);
+        if (u.protocol !== "https:") bad.push(entry);
+        else nodes.push(u.origin);
+      } catch {
+        bad.push(entry);
+      }
+    }
+    if (nodes.length === 0 || bad.length > 0)
+      problems.push(`No valid instance URLs parsed from -nodes: ${bad.join(", ")}`);
+  }
+
+  // Orchestrator service URI.
+  let serviceUri: string | null = null;
+  if (isO) {
+    const sa = options.str("serviceAddr");
+    if (sa === "none" || (sa === "" && nodes.length === 0)) {
+      problems.push("Empty service URI and no additional nodes specified; set -serviceAddr or -nodes");
+    } else if (sa !== "") {
+      try {
+        const withScheme = /^https?:\/\//i.test(sa) ? sa : `https://${sa}`;
+        if ([...sa].some((ch) => ch.charCodeAt(0) < 0x21)) throw new Error("control characters or spaces");
+        const u = new URL(withScheme);
+        serviceUri = `https://${u.hostname.includes(":") ? `[${u.hostname}]` : u.hostname}:${u.port || "8935"}`;
+      } catch (err) {
+        problems.push(`Error getting service URI: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  // Listen addresses, per role, as go-livepeer defaults them.
+  const addr = (name: string, host: string, port: number, value = options.str(name)): HostPort | null => {
+    try {
+      return parseHostPort(defaultAddr(value, host, port));
+    } catch (err) {
+      problems.push(`-${name}: ${(err as Error).message}`);
+      return null;
+    }
+  };
+  const cliDefaultPort = isG ? 5935 : isO ? 7935 : isT ? 6935 : roles.has("remote-signer") ? 3935 : 7935;
+  const cliAddr = addr("cliAddr", "127.0.0.1", cliDefaultPort) ?? { host: "127.0.0.1", port: cliDefaultPort };
+  const gatewayHttpAddr = isG ? addr("httpAddr", "127.0.0.1", 9935) : null;
+  const rtmpAddr = isG ? addr("rtmpAddr", "127.0.0.1", 1935) : null;
+  let orchHttpAddr: HostPort | null = null;
+  if (isO) {
+    const servicePort = serviceUri ? Number(new URL(serviceUri).port || 8935) : 8935;
+    if (isG || options.str("httpAddr") === "") orchHttpAddr = { host: "", port: servicePort };
+    else {
+      const raw = options.str("httpAddr").replace(/^https:\/\//, "");
+      if (/^http:\/\//.test(raw))
+        problems.push("-httpAddr: plaintext (h2c) orchestrators are not supported yet");
+      else orchHttpAddr = addr("httpAddr", "", servicePort, raw);
+    }
+  }
+
+  const datadirFlag = options.str("datadir");
+  const datadir = datadirFlag !== "" ? datadirFlag : join(io.homeDir ?? homedir(), ".lpData", network);
+
+  if (problems.length > 0) return { problems };
+  return {
+    problems,
+    config: {
+      roles: ordered,
+      options,
+      network,
+      datadir,
+      verbosity,
+      cliAddr,
+      gatewayHttpAddr,
+      rtmpAddr,
+      orchHttpAddr,
+      serviceUri,
+      nodes,
+      maxSessions,
+      warnings,
+    },
+  };
+}
+
+/** Lines for the startup table of non-default settings, secrets masked as go-livepeer does. */
+export function describeSettings(options: Options): string[] {
+  return options.nonDefault().map((s) => `${s.name}=${s.secret ? "***" : String(s.value)} (${s.source})`);
+}
+
+/** Flag definitions grouped in help order. */
+export function flagsByGroup(): Map<string, FlagDef[]> {
+  const out = new Map<string, FlagDef[]>();
+  for (const f of FLAGS) {
+    const list = out.get(f.group) ?? [];
+    list.push(f);
+    out.set(f.group, list);
+  }
+  return out;
+}

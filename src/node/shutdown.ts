@@ -1,0 +1,43 @@
+import type { EventEmitter } from "node:events";
+import { errorMessage } from "../errors/LpError.js";
+import type { Logger } from "../logger/logger.js";
+
+/** go-livepeer's shutdownTimeout: after the first signal the node has this long to stop. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/**
+ * Resolves with the exit status once the node has stopped after SIGINT/SIGTERM: 0 for a clean
+ * stop, 1 when stopping failed, a second signal arrived, or the timeout ran out
+ * (cmd/livepeer/livepeer.go: "Shutdown timed out, forcing exit").
+ */
+export function exitOnSignals(
+  stoppable: { stop(): Promise<void> },
+  deps: { logger: Logger; signals: EventEmitter; timeoutMs?: number },
+): Promise<number> {
+  const { logger, signals } = deps;
+  return new Promise((resolve) => {
+    let count = 0;
+    const onSignal = (sig: string) => {
+      count += 1;
+      if (count > 1) {
+        logger.warn({ signal: sig }, "second signal, forcing exit");
+        resolve(1);
+        return;
+      }
+      logger.info({ signal: sig }, "shutting down");
+      setTimeout(() => {
+        logger.error("Shutdown timed out, forcing exit");
+        resolve(1);
+      }, deps.timeoutMs ?? SHUTDOWN_TIMEOUT_MS).unref();
+      stoppable.stop().then(
+        () => resolve(0),
+        (err) => {
+          logger.error({ err: errorMessage(err) }, "shutdown failed");
+          resolve(1);
+        },
+      );
+    };
+    signals.on("SIGINT", onSignal);
+    signals.on("SIGTERM", onSignal);
+  });
+}

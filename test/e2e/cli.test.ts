@@ -1,0 +1,143 @@
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { LpNodeProcess, runLpNode } from "../helpers/lpNode.js";
+
+const running: LpNodeProcess[] = [];
+afterEach(() => {
+  for (const p of running.splice(0)) p.kill();
+});
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): LpNodeProcess {
+  const p = new LpNodeProcess(args, env);
+  running.push(p);
+  return p;
+}
+
+describe("lp-node binary", () => {
+  it("--help lists the roles and flags grouped by area", async () => {
+    const r = await runLpNode(["--help"]);
+    expect(r.code).toBe(0);
+    for (const role of ["gateway", "orchestrator", "transcoder", "redeemer", "remote-signer"]) {
+      expect(r.stdout).toContain(`  ${role} `);
+    }
+    for (const group of [
+      "Network and addresses:",
+      "Transcoding:",
+      "On-chain and payments:",
+      "Metrics, logging and storage:",
+    ]) {
+      expect(r.stdout).toContain(group);
+    }
+    expect(r.stdout).toMatch(/-orchAddr <string>/);
+    expect(r.stdout).toMatch(/-datadir, -dataDir <string>/);
+  });
+
+  it("-version prints a semver", async () => {
+    const r = await runLpNode(["-version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^lp-node \d+\.\d+\.\d+/);
+  });
+
+  it("bad flags exit 2 with every problem listed", async () => {
+    const r = await runLpNode(["-orchestrator", "-bogus", "--mode", "nope", "-maxSessions", "0"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown flag -bogus");
+    expect(r.stderr).toContain('unknown mode "nope"');
+    expect(r.stderr).toContain("-maxSessions must be 'auto' or greater than zero");
+  });
+
+  it("no mode exits 2 and names the modes", async () => {
+    const r = await runLpNode([]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /No services enabled.*gateway, orchestrator, transcoder, redeemer, remote-signer/,
+    );
+  });
+
+  it("starts, answers /healthz and /status, and stops on SIGTERM with status 0", async () => {
+    const datadir = join(mkdtempSync(join(tmpdir(), "lp-dd-")), "nested", "data");
+    const node = start([
+      "--mode",
+      "gateway",
+      "-cliAddr",
+      "127.0.0.1:0",
+      "-datadir",
+      datadir,
+      "-orchSecret",
+      "hunter2",
+    ]);
+    const port = await node.cliPort();
+    expect(existsSync(datadir)).toBe(true);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Record<string, unknown>;
+    expect(status["Version"]).toMatch(/^\d+\.\d+\.\d+/);
+    expect(status["Modes"]).toEqual(["gateway"]);
+    expect(status["RegisteredTranscodersNumber"]).toBe(0);
+    expect(status).toHaveProperty("OrchestratorPool");
+    expect(status).toHaveProperty("Manifests");
+    expect(node.stderr).not.toContain("hunter2");
+    expect(node.stderr).toContain("orchSecret=***");
+    node.child.kill("SIGTERM");
+    expect(await node.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it("setLogLevel changes verbosity at run time", async () => {
+    const node = start([
+      "--mode",
+      "gateway",
+      "-cliAddr",
+      "127.0.0.1:0",
+      "-datadir",
+      mkdtempSync(join(tmpdir(), "lp-dd-")),
+    ]);
+    const port = await node.cliPort();
+    expect(await (await fetch(`http://127.0.0.1:${port}/getLogLevel`)).text()).toBe("3");
+    const set = await fetch(`http://127.0.0.1:${port}/setLogLevel`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "loglevel=6",
+    });
+    expect(set.status).toBe(200);
+    expect(await (await fetch(`http://127.0.0.1:${port}/getLogLevel`)).text()).toBe("6");
+    expect((await fetch(`http://127.0.0.1:${port}/setLogLevel`)).status).toBe(400);
+    node.child.kill("SIGINT");
+    expect((await node.exited).code).toBe(0);
+  });
+
+  it("a service that cannot start makes the node exit non-zero with the reason", async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const node = start([
+        "--mode",
+        "gateway",
+        "-cliAddr",
+        `127.0.0.1:${port}`,
+        "-datadir",
+        mkdtempSync(join(tmpdir(), "lp-dd-")),
+      ]);
+      const { code } = await node.exited;
+      expect(code).toBe(1);
+      expect(node.stderr).toMatch(/EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("reads a JSON config file and lets env override it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lp-cfg-"));
+    const file = join(dir, "livepeer.config.json");
+    writeFileSync(file, JSON.stringify({ mode: "gateway", cliAddr: "127.0.0.1:1", datadir: join(dir, "d") }));
+    const node = start(["--config", file], { LP_CLIADDR: "127.0.0.1:0" });
+    const port = await node.cliPort();
+    expect(port).toBeGreaterThan(1);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    node.child.kill("SIGTERM");
+    expect((await node.exited).code).toBe(0);
+  });
+});

@@ -1,0 +1,126 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+/** Path of the built CLI entry point (tests run after `npm run build`). */
+export const LP_NODE = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run lp-node to completion (for --help, --version, bad flags). */
+export function runLpNode(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 20_000,
+): Promise<RunResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [LP_NODE, ...args], {
+      env: { ...process.env, HOME: freshHome(), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      fail(new Error(`lp-node ${args.join(" ")} did not exit in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      done({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A running lp-node process whose JSON log lines can be awaited. */
+export class LpNodeProcess {
+  readonly child: ChildProcess;
+  readonly lines: Record<string, unknown>[] = [];
+  stderr = "";
+  private waiters: {
+    match: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [LP_NODE, ...args, "-logFormat", "json"], {
+      env: { ...process.env, HOME: freshHome(), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let buf = "";
+    this.child.stderr!.on("data", (d: Buffer) => {
+      this.stderr += d;
+      buf += d;
+      let nl = buf.indexOf("\n");
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf("\n");
+        try {
+          const parsed = JSON.parse(line) as Record<string, unknown>;
+          this.lines.push(parsed);
+          this.waiters = this.waiters.filter((w) => {
+            if (!w.match(parsed)) return true;
+            w.resolve(parsed);
+            return false;
+          });
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    this.child.stdout!.resume();
+    this.exited = new Promise((done) => this.child.on("exit", (code, signal) => done({ code, signal })));
+  }
+
+  /** Resolve with the first log line (past or future) matching `match`, or fail after `timeoutMs`. */
+  waitFor(
+    match: (l: Record<string, unknown>) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<Record<string, unknown>> {
+    const seen = this.lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((done, fail) => {
+      const timer = setTimeout(
+        () => fail(new Error(`no matching log line in ${timeoutMs} ms:\n${this.stderr}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          done(l);
+        },
+      });
+      this.exited.then(() => fail(new Error(`lp-node exited before the log line:\n${this.stderr}`)));
+    });
+  }
+
+  /** Wait for "CLI server listening" and return the bound CLI port. */
+  async cliPort(): Promise<number> {
+    const line = await this.waitFor((l) => l["msg"] === "CLI server listening");
+    return Number(String(line["addr"]).split(":").pop());
+  }
+
+  /** Kill hard if still running (afterEach safety net). */
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+  }
+}
+
+/** An empty HOME so the default data directory never touches the real one. */
+export function freshHome(): string {
+  return mkdtempSync(join(tmpdir(), "lp-home-"));
+}
