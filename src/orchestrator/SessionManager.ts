@@ -1,0 +1,94 @@
+/** go-livepeer's segment-loop idle timeout: a transcode session with no segment for this long ends. */
+export const SESSION_IDLE_MS = 70_000;
+
+interface Session {
+  id: string;
+  lastUsed: number;
+  inFlight: number;
+}
+
+/**
+ * Transcode sessions keyed by the auth token's session id, with go-livepeer's capacity rule
+ * (core/orchestrator.go CheckCapacity): a known session always fits, a new one only while fewer
+ * than maxSessions exist. Sessions end after SESSION_IDLE_MS without segments, or on request.
+ */
+export class SessionManager {
+  private readonly sessions = new Map<string, Session>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly options: { capacity: () => number; idleMs?: number; now?: () => number },
+    private readonly deps: { onEnd?: (sessionId: string) => void } = {},
+  ) {}
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  /** Whether a segment for `sessionId` may be taken now ("" asks whether a new session fits). */
+  hasCapacity(sessionId: string): boolean {
+    if (sessionId !== "" && this.sessions.has(sessionId)) return true;
+    return this.sessions.size < this.options.capacity();
+  }
+
+  /** Open (or touch) a session and mark one segment in flight; false when capped. */
+  acquire(sessionId: string): boolean {
+    let s = this.sessions.get(sessionId);
+    if (!s) {
+      if (this.sessions.size >= this.options.capacity()) return false;
+      s = { id: sessionId, lastUsed: this.now(), inFlight: 0 };
+      this.sessions.set(sessionId, s);
+    }
+    s.inFlight += 1;
+    s.lastUsed = this.now();
+    return true;
+  }
+
+  /** Mark one segment of the session as finished. */
+  release(sessionId: string): void {
+    const s = this.sessions.get(sessionId);
+    if (!s) return;
+    s.inFlight = Math.max(0, s.inFlight - 1);
+    s.lastUsed = this.now();
+  }
+
+  /** End a session now (EndTranscodingSession, or idle). */
+  end(sessionId: string): boolean {
+    const existed = this.sessions.delete(sessionId);
+    if (existed) this.deps.onEnd?.(sessionId);
+    return existed;
+  }
+
+  /** End sessions idle for longer than the idle timeout; returns the ended ids. */
+  sweep(): string[] {
+    const idle = this.options.idleMs ?? SESSION_IDLE_MS;
+    const ended: string[] = [];
+    for (const s of [...this.sessions.values()]) {
+      if (s.inFlight === 0 && this.now() - s.lastUsed > idle) {
+        this.end(s.id);
+        ended.push(s.id);
+      }
+    }
+    return ended;
+  }
+
+  /** Sweep periodically until stop(). */
+  start(): void {
+    const every = Math.max(1000, Math.floor((this.options.idleMs ?? SESSION_IDLE_MS) / 4));
+    this.timer = setInterval(() => this.sweep(), every);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  has(sessionId: string): boolean {
+    return this.sessions.has(sessionId);
+  }
+}
