@@ -5,6 +5,8 @@ interface Session {
   id: string;
   lastUsed: number;
   inFlight: number;
+  /** Segments accepted for work; a session that never had one is dropped when its first is rejected. */
+  accepted: number;
 }
 
 /**
@@ -36,7 +38,7 @@ export class SessionManager {
     let s = this.sessions.get(sessionId);
     if (!s) {
       if (this.sessions.size >= this.options.capacity()) return false;
-      s = { id: sessionId, lastUsed: this.now(), inFlight: 0 };
+      s = { id: sessionId, lastUsed: this.now(), inFlight: 0, accepted: 0 };
       this.sessions.set(sessionId, s);
     }
     s.inFlight += 1;
@@ -44,12 +46,22 @@ export class SessionManager {
     return true;
   }
 
-  /** Mark one segment of the session as finished. */
+  /** The acquired segment passed its checks and will be worked on. */
+  accept(sessionId: string): void {
+    const s = this.sessions.get(sessionId);
+    if (s) s.accepted += 1;
+  }
+
+  /**
+   * Mark one segment of the session as finished. A rejected segment leaves no trace: a session
+   * it opened that has never had an accepted segment is dropped, freeing the slot.
+   */
   release(sessionId: string): void {
     const s = this.sessions.get(sessionId);
     if (!s) return;
     s.inFlight = Math.max(0, s.inFlight - 1);
     s.lastUsed = this.now();
+    if (s.accepted === 0 && s.inFlight === 0) this.sessions.delete(sessionId);
   }
 
   /** End a session now (EndTranscodingSession, or idle). */

@@ -53,7 +53,9 @@ describe("SessionManager", () => {
       { onEnd: (id) => ended.push(id) },
     );
     m.acquire("a");
+    m.accept("a");
     m.acquire("b");
+    m.accept("b");
     m.release("b");
     now = 500;
     expect(m.sweep()).toEqual(["b"]);
@@ -63,6 +65,18 @@ describe("SessionManager", () => {
     expect(m.sweep()).toEqual([]);
     now = 700;
     expect(m.sweep()).toEqual(["a"]);
+  });
+  it("drops a session whose only segment was rejected, keeps one that had work", () => {
+    const m = new SessionManager({ capacity: () => 1 });
+    expect(m.acquire("a")).toBe(true);
+    m.release("a");
+    expect(m.has("a")).toBe(false);
+    expect(m.acquire("b")).toBe(true);
+    m.accept("b");
+    m.release("b");
+    m.acquire("b");
+    m.release("b");
+    expect(m.has("b")).toBe(true);
   });
   it("ends a session on request", () => {
     const m = new SessionManager({ capacity: () => 1 });

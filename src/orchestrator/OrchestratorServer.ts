@@ -1,0 +1,117 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
+import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
+import type { HostPort } from "../config/addresses.js";
+import { selfSignedCert } from "../http/tls.js";
+import type { Logger } from "../logger/logger.js";
+import type { Service } from "../node/Service.js";
+import type { MemoryStore } from "./MemoryStore.js";
+
+/** go-livepeer's HTTPIdleTimeout on the orchestrator's server. */
+const IDLE_TIMEOUT_MS = 10 * 60_000;
+
+/** An HTTP route on the orchestrator's TLS port that reads its own body (raw stream). */
+export interface RawRoute {
+  method: "POST" | "GET" | "ANY";
+  path: string;
+  handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+}
+
+export interface OrchestratorServerOptions {
+  addr: HostPort;
+  /** Host for the certificate's SAN (the service URI's host). */
+  certHost: string;
+}
+
+export interface OrchestratorServerCollaborators {
+  logger: Logger;
+  store: MemoryStore;
+  /** gRPC services (net.Orchestrator, net.Transcoder...) mounted through Connect. */
+  grpc: (router: ConnectRouter) => void;
+  routes: RawRoute[];
+}
+
+/**
+ * The orchestrator's one public TLS port (go-livepeer's server/rpc.go StartTranscodeServer):
+ * HTTP/2 with ALPN and HTTP/1.1 on the same socket, gRPC routed by content type through Connect,
+ * and the plain HTTP routes (/segment, /stream/..., /healthz). A new self-signed P-256
+ * certificate is made at every start.
+ */
+export class OrchestratorServer implements Service {
+  readonly name = "orchestrator-server";
+  private app: { close(): Promise<unknown> } | null = null;
+  private boundPort = 0;
+
+  constructor(
+    private readonly options: OrchestratorServerOptions,
+    private readonly deps: OrchestratorServerCollaborators,
+  ) {}
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    const { cert, key } = selfSignedCert(this.options.certHost);
+    const app = Fastify({
+      http2: true,
+      https: { allowHTTP1: true, key, cert },
+      logger: false,
+      forceCloseConnections: true,
+      http2SessionTimeout: IDLE_TIMEOUT_MS,
+      // Huge or malformed headers get a 431/400 from the HTTP layer before any handler runs.
+      maxParamLength: 500,
+    });
+    await app.register(fastifyConnectPlugin, { routes: this.deps.grpc });
+    await app.register(async (scope) => {
+      // Handlers read their own bodies so header checks come first, as in go-livepeer.
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser("*", (_req, _payload, done) => done(null, undefined));
+      for (const route of this.deps.routes) {
+        const method = route.method === "ANY" ? (["GET", "POST", "PUT", "HEAD"] as const) : route.method;
+        scope.route({
+          method: [...(Array.isArray(method) ? method : [method])],
+          url: route.path,
+          handler: route.handler,
+        });
+      }
+      scope.route({
+        method: ["GET", "POST", "HEAD"],
+        url: "/healthz",
+        handler: async (_req, reply) => reply.code(200).send(""),
+      });
+      scope.get("/stream/*", async (req, reply) => this.serveStream(req, reply));
+    });
+    app.setNotFoundHandler((_req, reply) =>
+      reply.code(404).type("text/plain; charset=utf-8").send("404 page not found\n"),
+    );
+    await app.listen({ host: this.options.addr.host || "::", port: this.options.addr.port, ipv6Only: false });
+    const address = app.server.address();
+    this.boundPort = typeof address === "object" && address ? address.port : this.options.addr.port;
+    this.app = app;
+    this.deps.logger.info(
+      { addr: `${this.options.addr.host}:${this.boundPort}` },
+      "orchestrator TLS port listening",
+    );
+  }
+
+  async stop(): Promise<void> {
+    const app = this.app;
+    this.app = null;
+    if (app) await app.close();
+  }
+
+  /** GET /stream/<session>/<profile>/<name>: the memory store, with lpms' player headers. */
+  private serveStream(req: FastifyRequest, reply: FastifyReply) {
+    const path = decodeURIComponent(req.url.split("?")[0]!.replace(/^\/stream\//, ""));
+    const obj = this.deps.store.get(path);
+    if (!obj) return reply.code(404).type("text/plain; charset=utf-8").send("ErrNotFound\n");
+    return reply
+      .code(200)
+      .header("Content-Type", obj.contentType)
+      .header("Access-Control-Allow-Origin", "*")
+      .header("Access-Control-Expose-Headers", "Content-Length")
+      .header("Cache-Control", "max-age=5")
+      .send(obj.data);
+  }
+}

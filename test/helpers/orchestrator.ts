@@ -1,0 +1,118 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { resolveConfig } from "../../src/config/resolve.js";
+import { silentLogger } from "../../src/logger/logger.js";
+import { LpNode } from "../../src/node/LpNode.js";
+import type { Orchestrator } from "../../src/orchestrator/Orchestrator.js";
+import { orchestratorRole } from "../../src/orchestrator/role.js";
+import type {
+  SegmentJob,
+  SegmentOutput,
+  SegmentTranscoder,
+} from "../../src/orchestrator/SegmentTranscoder.js";
+import { Capability } from "../../src/protocol/capabilities.js";
+
+/**
+ * A transcoder double for wire-level tests: it mirrors SegmentTranscoder, echoes the input as
+ * every rendition, and can be told to be slow or fail. Media correctness is tested with the real
+ * ffmpeg engine elsewhere.
+ */
+export class EchoTranscoder implements SegmentTranscoder {
+  delayMs = 0;
+  failWith: string | null = null;
+  readonly jobs: SegmentJob[] = [];
+  active = 0;
+
+  async transcode(job: SegmentJob): Promise<SegmentOutput> {
+    this.jobs.push(job);
+    this.active += 1;
+    try {
+      if (this.delayMs > 0) {
+        await new Promise<void>((done, fail) => {
+          const t = setTimeout(done, this.delayMs);
+          job.signal.addEventListener("abort", () => {
+            clearTimeout(t);
+            fail(new Error("aborted"));
+          });
+        });
+      }
+      if (this.failWith) throw new Error(this.failWith);
+      return { renditions: job.profiles.map((p) => ({ data: job.data, pixels: p.width * p.height })) };
+    } finally {
+      this.active -= 1;
+    }
+  }
+  capabilities(): number[] {
+    return [Capability.H264, Capability.MPEGTS, Capability.MP4, Capability.GOP, Capability.ProfileH264High];
+  }
+  capacity(): number | null {
+    return null;
+  }
+}
+
+export interface RunningOrchestrator {
+  node: LpNode;
+  orchestrator: Orchestrator;
+  port: number;
+  uri: string;
+  stop: () => Promise<void>;
+}
+
+/** Start an in-process offchain orchestrator on 127.0.0.1 port 0 with the given transcoder. */
+export async function startOrchestrator(
+  transcoder: SegmentTranscoder,
+  extraArgs: string[] = [],
+): Promise<RunningOrchestrator> {
+  const r = resolveConfig(
+    [
+      "--mode",
+      "orchestrator,transcoder",
+      "-serviceAddr",
+      "127.0.0.1:0",
+      "-httpAddr",
+      "127.0.0.1:0",
+      "-cliAddr",
+      "127.0.0.1:0",
+      "-datadir",
+      mkdtempSync(join(tmpdir(), "lp-orch-")),
+      ...extraArgs,
+    ],
+    { env: {}, readFile: () => null },
+  );
+  if (r.kind !== "ok") throw new Error(`bad config: ${JSON.stringify(r)}`);
+  let orchestrator: Orchestrator | null = null;
+  let port = 0;
+  const node = new LpNode(r.config, {
+    logger: silentLogger(),
+    roles: {
+      orchestrator: async (config, ctx) => {
+        const parts = await orchestratorRole(config, ctx, async () => transcoder);
+        orchestrator = parts.orchestrator;
+        const server = parts.server;
+        return {
+          ...parts,
+          services: [
+            ...parts.services,
+            {
+              name: "port",
+              start: async () => {
+                port = server.port;
+              },
+              stop: async () => {},
+            },
+          ],
+        };
+      },
+      transcoder: () => ({ services: [] }),
+    },
+  });
+  await node.start();
+  return {
+    node,
+    orchestrator: orchestrator!,
+    port,
+    uri: `https://127.0.0.1:${port}`,
+    stop: () => node.stop(),
+  };
+}
