@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { EventEmitter } from "node:events";
 import { readFileSync, statSync } from "node:fs";
 import { describeSettings, resolveConfig } from "../config/resolve.js";
 import { errorMessage } from "../errors/LpError.js";
@@ -50,8 +51,10 @@ async function main(argv: string[]): Promise<number> {
   const settings = describeSettings(config.options);
   if (settings.length > 0) logger.info({ settings }, "non-default settings");
 
-  const node = new LpNode(config, { logger, roles: roleFactories() });
-  const exitStatus = exitOnSignals(node, { logger, signals: process });
+  const events = new EventEmitter();
+  const node = new LpNode(config, { logger, roles: roleFactories(), onFatal: () => events.emit("fatal") });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => events.emit(sig, sig));
+  const exitStatus = exitOnSignals(node, { logger, signals: events });
   try {
     await node.start();
   } catch (err) {

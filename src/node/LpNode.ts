@@ -21,6 +21,8 @@ export interface RoleContext {
   logger: Logger;
   /** Objects roles expose to each other (the local transcoder, the orchestrator's URI...). */
   shared: Map<string, unknown>;
+  /** A running service hit an error it cannot recover from: the node stops and exits non-zero. */
+  fatal: (err: Error) => void;
 }
 
 /** Roles whose implementation has not landed: they say so and run nothing. */
@@ -46,7 +48,12 @@ export class LpNode {
 
   constructor(
     readonly config: NodeConfig,
-    private readonly deps: { logger: Logger; roles?: Partial<Record<Role, RoleFactory>> },
+    private readonly deps: {
+      logger: Logger;
+      roles?: Partial<Record<Role, RoleFactory>>;
+      /** Called once when a service reports a fatal error (after it is logged). */
+      onFatal?: (err: Error) => void;
+    },
   ) {}
 
   /** The CLI server's bound port (after start). */
@@ -68,7 +75,11 @@ export class LpNode {
     try {
       for (const role of config.roles) {
         const factory = this.deps.roles?.[role] ?? plannedRole(role);
-        const parts = await factory(config, { logger: this.deps.logger.child({ module: role }), shared });
+        const parts = await factory(config, {
+          logger: this.deps.logger.child({ module: role }),
+          shared,
+          fatal: (err) => this.fatal(err),
+        });
         services.push(...parts.services);
         if (parts.status) this.contributors.push(parts.status);
         routes.push(...(parts.cliRoutes ?? []));
@@ -89,6 +100,16 @@ export class LpNode {
       throw err;
     }
     log.info({ roles: config.roles, network: config.network, datadir: config.datadir }, "lp-node started");
+  }
+
+  private fatalSeen = false;
+
+  private fatal(err: Error): void {
+    if (this.fatalSeen) return;
+    this.fatalSeen = true;
+    this.deps.logger.error({ err: err.message }, "fatal error; stopping");
+    if (this.deps.onFatal) this.deps.onFatal(err);
+    else void this.stop();
   }
 
   /** Stop every started service in reverse order; safe to call more than once. */

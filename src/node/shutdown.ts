@@ -17,6 +17,16 @@ export function exitOnSignals(
   const { logger, signals } = deps;
   return new Promise((resolve) => {
     let count = 0;
+    // A fatal error inside the node stops it like a signal would, but ends with status 1.
+    signals.on("fatal", () => {
+      count += 1;
+      if (count > 1) return;
+      setTimeout(() => resolve(1), deps.timeoutMs ?? SHUTDOWN_TIMEOUT_MS).unref();
+      stoppable.stop().then(
+        () => resolve(1),
+        () => resolve(1),
+      );
+    });
     const onSignal = (sig: string) => {
       count += 1;
       if (count > 1) {

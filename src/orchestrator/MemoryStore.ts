@@ -16,9 +16,9 @@ export class MemoryStore {
   /** session -> directory path within the session -> name -> object (insertion ordered). */
   private readonly sessions = new Map<string, Map<string, Map<string, StoredObject>>>();
 
-  /** Store an object at `session/dir/name`; returns the path relative to /stream/. */
+  /** Store an object at `session/dir/name` (dir may be empty); returns the path relative to /stream/. */
   put(session: string, dir: string, name: string, object: StoredObject): string {
-    for (const part of [session, ...dir.split("/"), name]) {
+    for (const part of [session, ...(dir === "" ? [] : dir.split("/")), name]) {
       if (part === "" || part === "." || part === ".." || part.includes("\\")) {
         throw new Error(`invalid store path component "${part}"`);
       }
@@ -39,13 +39,13 @@ export class MemoryStore {
       const oldest = objects.keys().next().value as string;
       objects.delete(oldest);
     }
-    return `${session}/${dir}/${name}`;
+    return dir === "" ? `${session}/${name}` : `${session}/${dir}/${name}`;
   }
 
   /** Look up `session/dir.../name` (the part of a URL after /stream/). */
   get(path: string): StoredObject | undefined {
     const parts = path.split("/");
-    if (parts.length < 3 || parts.some((p) => p === "" || p === "." || p === "..")) return undefined;
+    if (parts.length < 2 || parts.some((p) => p === "" || p === "." || p === "..")) return undefined;
     const session = parts[0]!;
     const name = parts[parts.length - 1]!;
     const dir = parts.slice(1, -1).join("/");

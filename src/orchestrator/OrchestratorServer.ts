@@ -1,4 +1,4 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import { type ConnectRouter, createContextKey, createContextValues } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import type { HostPort } from "../config/addresses.js";
@@ -6,6 +6,9 @@ import { selfSignedCert } from "../http/tls.js";
 import type { Logger } from "../logger/logger.js";
 import type { Service } from "../node/Service.js";
 import type { MemoryStore } from "./MemoryStore.js";
+
+/** The remote address of a gRPC caller, readable from a handler's context values. */
+export const PEER_ADDRESS = createContextKey<string>("", { description: "peer address" });
 
 /** go-livepeer's HTTPIdleTimeout on the orchestrator's server. */
 const IDLE_TIMEOUT_MS = 10 * 60_000;
@@ -62,7 +65,11 @@ export class OrchestratorServer implements Service {
       // Huge or malformed headers get a 431/400 from the HTTP layer before any handler runs.
       maxParamLength: 500,
     });
-    await app.register(fastifyConnectPlugin, { routes: this.deps.grpc });
+    await app.register(fastifyConnectPlugin, {
+      routes: this.deps.grpc,
+      contextValues: (req) =>
+        createContextValues().set(PEER_ADDRESS, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
+    });
     await app.register(async (scope) => {
       // Handlers read their own bodies so header checks come first, as in go-livepeer.
       scope.removeAllContentTypeParsers();

@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { NodeConfig } from "../config/resolve.js";
 import type { RoleContext, RoleParts } from "../node/LpNode.js";
 import type { Service } from "../node/Service.js";
@@ -7,6 +8,7 @@ import { orchestratorGrpc } from "./grpc.js";
 import { MemoryStore } from "./MemoryStore.js";
 import { Orchestrator } from "./Orchestrator.js";
 import { OrchestratorServer } from "./OrchestratorServer.js";
+import { RemoteTranscoderPool } from "./RemoteTranscoderPool.js";
 import type { SegmentTranscoder } from "./SegmentTranscoder.js";
 import { SessionManager } from "./SessionManager.js";
 
@@ -20,10 +22,20 @@ export const LOCAL_TRANSCODER = "localTranscoder";
 export async function orchestratorRole(
   config: NodeConfig,
   ctx: RoleContext,
-  transcoderFor: (config: NodeConfig, ctx: RoleContext) => Promise<SegmentTranscoder>,
-): Promise<RoleParts & { orchestrator: Orchestrator; server: OrchestratorServer }> {
-  const transcoder = await transcoderFor(config, ctx);
+  localTranscoder: (config: NodeConfig, ctx: RoleContext) => Promise<SegmentTranscoder>,
+): Promise<
+  RoleParts & { orchestrator: Orchestrator; server: OrchestratorServer; pool: RemoteTranscoderPool | null }
+> {
   const store = new MemoryStore();
+  // --mode orchestrator,transcoder transcodes here; a lone orchestrator uses remote transcoders.
+  let uri = (): string => serviceUri;
+  const pool = config.roles.includes("transcoder")
+    ? null
+    : new RemoteTranscoderPool(
+        { secret: config.options.str("orchSecret"), serviceUri: () => uri(), orchId: "offchain" },
+        { logger: ctx.logger.child({ module: "transcoder-pool" }), store },
+      );
+  const transcoder: SegmentTranscoder = pool ?? (await localTranscoder(config, ctx));
   let orchestrator: Orchestrator | null = null;
   const sessions = new SessionManager(
     {
@@ -33,6 +45,7 @@ export async function orchestratorRole(
     { onEnd: (id) => orchestrator?.onSessionEnded(id) },
   );
   const serviceUri = config.serviceUri ?? config.nodes[0]!;
+  uri = () => orchestrator?.serviceUri ?? serviceUri;
   orchestrator = new Orchestrator(
     { serviceUri, nodes: config.nodes, version: VERSION },
     { logger: ctx.logger, transcoder, store, sessions, authTokens: new AuthTokens() },
@@ -43,8 +56,19 @@ export async function orchestratorRole(
     {
       logger: ctx.logger,
       store,
-      grpc: orchestratorGrpc(orch),
-      routes: [{ method: "ANY", path: "/segment", handler: (req, reply) => orch.handleSegment(req, reply) }],
+      grpc: orchestratorGrpc(orch, pool),
+      routes: [
+        { method: "ANY", path: "/segment", handler: (req, reply) => orch.handleSegment(req, reply) },
+        ...(pool
+          ? [
+              {
+                method: "ANY" as const,
+                path: "/transcodeResults",
+                handler: (req: FastifyRequest, reply: FastifyReply) => pool.handleResults(req, reply),
+              },
+            ]
+          : []),
+      ],
     },
   );
   const sweeper: Service = {
@@ -60,16 +84,22 @@ export async function orchestratorRole(
     },
     async stop() {
       sessions.stop();
+      pool?.close();
     },
   };
   return {
     orchestrator: orch,
     server,
+    pool,
     services: [server, sweeper],
     status: (s) => {
       s["OrchestratorSessions"] = sessions.size;
       s["OrchestratorServiceURI"] = orch.serviceUri;
       s["OrchestratorPort"] = server.port;
+      if (pool) {
+        s.RegisteredTranscoders = pool.list();
+        s.RegisteredTranscodersNumber = s.RegisteredTranscoders.length;
+      }
     },
   };
 }

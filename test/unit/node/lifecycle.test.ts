@@ -109,3 +109,21 @@ describe("exitOnSignals", () => {
     expect(await status).toBe(1);
   });
 });
+
+describe("fatal errors", () => {
+  it("exit with status 1 after stopping", async () => {
+    const signals = new EventEmitter();
+    let stopped = false;
+    const status = exitOnSignals(
+      {
+        stop: async () => {
+          stopped = true;
+        },
+      },
+      { logger: silentLogger(), signals },
+    );
+    signals.emit("fatal");
+    expect(await status).toBe(1);
+    expect(stopped).toBe(true);
+  });
+});

@@ -12,6 +12,8 @@ describe("MemoryStore", () => {
     expect(store.get("abcd1234/P240p30fps16x9/2.ts")).toBeUndefined();
     expect(store.get("abcd1234/../x")).toBeUndefined();
     expect(store.get("abcd1234")).toBeUndefined();
+    expect(store.put("abcd1234", "", "3.tempfile", obj("src"))).toBe("abcd1234/3.tempfile");
+    expect(store.get("abcd1234/3.tempfile")?.data.toString()).toBe("src");
   });
   it("keeps only the newest 12 objects per directory", () => {
     const store = new MemoryStore();
