@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { errorMessage, LpError } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
 import type { AuthTokens } from "../protocol/authToken.js";
-import { Capability, capabilitiesCompatible, nodeCapabilities } from "../protocol/capabilities.js";
+import { capabilitiesCompatible, NODE_CAPABILITIES, nodeCapabilities } from "../protocol/capabilities.js";
 import {
   type Capabilities,
   type EndTranscodingSessionRequest,
@@ -33,9 +33,6 @@ import type { SessionManager } from "./SessionManager.js";
 
 /** go-livepeer's common.MaxSegSize. */
 export const MAX_SEGMENT_BYTES = 300_000_000;
-
-/** Capabilities the orchestrator itself adds to what its transcoder can do. */
-const ORCHESTRATOR_CAPABILITIES = [Capability.AuthToken, Capability.StorageDirect];
 
 export interface OrchestratorOptions {
   serviceUri: string;
@@ -90,7 +87,7 @@ export class Orchestrator {
 
   /** The node's Capabilities message, from what its transcoder can actually do. */
   capabilities(): Capabilities {
-    const caps = [...new Set([...this.deps.transcoder.capabilities(), ...ORCHESTRATOR_CAPABILITIES])].sort(
+    const caps = [...new Set([...this.deps.transcoder.capabilities(), ...NODE_CAPABILITIES])].sort(
       (a, b) => a - b,
     );
     return nodeCapabilities(caps, { version: this.options.version });

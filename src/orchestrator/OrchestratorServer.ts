@@ -10,6 +10,13 @@ import type { MemoryStore } from "./MemoryStore.js";
 /** The remote address of a gRPC caller, readable from a handler's context values. */
 export const PEER_ADDRESS = createContextKey<string>("", { description: "peer address" });
 
+const ORIGINAL_CONTENT_TYPE = new WeakMap<object, string | undefined>();
+
+/** The Content-Type a client sent on a raw route, before the server normalised it. */
+export function requestContentType(req: FastifyRequest): string | undefined {
+  return ORIGINAL_CONTENT_TYPE.has(req) ? ORIGINAL_CONTENT_TYPE.get(req) : req.headers["content-type"];
+}
+
 /** go-livepeer's HTTPIdleTimeout on the orchestrator's server. */
 const IDLE_TIMEOUT_MS = 10 * 60_000;
 
@@ -71,7 +78,12 @@ export class OrchestratorServer implements Service {
         createContextValues().set(PEER_ADDRESS, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
     });
     await app.register(async (scope) => {
-      // Handlers read their own bodies so header checks come first, as in go-livepeer.
+      // Handlers read their own bodies so header checks come first, as in go-livepeer. Fastify
+      // would refuse empty or odd Content-Types itself; keep the original for the handler.
+      scope.addHook("onRequest", async (req) => {
+        ORIGINAL_CONTENT_TYPE.set(req, req.headers["content-type"]);
+        req.headers["content-type"] = "application/octet-stream";
+      });
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser("*", (_req, _payload, done) => done(null, undefined));
       for (const route of this.deps.routes) {

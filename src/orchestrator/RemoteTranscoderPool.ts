@@ -21,6 +21,7 @@ import {
 import { AsyncQueue } from "../utils/AsyncQueue.js";
 import type { MemoryStore } from "./MemoryStore.js";
 import { MAX_SEGMENT_BYTES } from "./Orchestrator.js";
+import { requestContentType } from "./OrchestratorServer.js";
 import type { SegmentJob, SegmentOutput, SegmentTranscoder } from "./SegmentTranscoder.js";
 
 /** go-livepeer's protoVerLPT: the Authorization value a transcoder sends with results. */
@@ -304,7 +305,7 @@ export class RemoteTranscoderPool implements SegmentTranscoder {
       this.deps.logger.warn({ ip: req.ip }, "transcode results refused: bad Authorization or Credentials");
       return text(401, "Unauthorized");
     }
-    const ct = parseContentType(h("content-type"));
+    const ct = parseContentType(requestContentType(req));
     if ("error" in ct) {
       req.raw.resume();
       return text(415, ct.error);

@@ -18,6 +18,8 @@ export interface SegmentJob {
 /** The renditions of one segment, in the order of the requested profiles. */
 export interface SegmentOutput {
   renditions: { data: Buffer; pixels: number }[];
+  /** Pixels decoded from the source, when known (the Pixels header of /transcodeResults). */
+  decodedPixels?: number;
 }
 
 /**

@@ -50,6 +50,9 @@ export const DEFAULT_CAPABILITIES: readonly number[] = [
   Capability.SegmentSlicing,
 ];
 
+/** What every lp-node transcoding node can do beyond its codecs: auth tokens, direct storage. */
+export const NODE_CAPABILITIES: readonly number[] = [Capability.AuthToken, Capability.StorageDirect];
+
 /** The legacy set 0-11 ("fixed forever"). */
 export const LEGACY_CAPABILITIES: readonly number[] = Array.from({ length: 12 }, (_, i) => i);
 

@@ -51,6 +51,9 @@ export class EchoTranscoder implements SegmentTranscoder {
   }
 }
 
+/** The secret standalone test orchestrators use. */
+export const ORCH_SECRET = "test-orch-secret";
+
 export interface RunningOrchestrator {
   node: LpNode;
   orchestrator: Orchestrator;
@@ -59,15 +62,19 @@ export interface RunningOrchestrator {
   stop: () => Promise<void>;
 }
 
-/** Start an in-process offchain orchestrator on 127.0.0.1 port 0 with the given transcoder. */
+/**
+ * Start an in-process offchain orchestrator on 127.0.0.1 port 0 with the given local transcoder,
+ * or, with `null`, a standalone orchestrator whose transcoders register remotely (-orchSecret).
+ */
 export async function startOrchestrator(
-  transcoder: SegmentTranscoder,
+  transcoder: SegmentTranscoder | null,
   extraArgs: string[] = [],
 ): Promise<RunningOrchestrator> {
   const r = resolveConfig(
     [
       "--mode",
-      "orchestrator,transcoder",
+      transcoder ? "orchestrator,transcoder" : "orchestrator",
+      ...(transcoder ? [] : ["-orchSecret", ORCH_SECRET]),
       "-serviceAddr",
       "127.0.0.1:0",
       "-httpAddr",
@@ -87,7 +94,7 @@ export async function startOrchestrator(
     logger: silentLogger(),
     roles: {
       orchestrator: async (config, ctx) => {
-        const parts = await orchestratorRole(config, ctx, async () => transcoder);
+        const parts = await orchestratorRole(config, ctx, async () => transcoder!);
         orchestrator = parts.orchestrator;
         const server = parts.server;
         return {
