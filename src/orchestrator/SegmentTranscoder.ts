@@ -20,6 +20,8 @@ export interface SegmentOutput {
   renditions: { data: Buffer; pixels: number }[];
   /** Pixels decoded from the source, when known (the Pixels header of /transcodeResults). */
   decodedPixels?: number;
+  /** Lifetime of the ffmpeg child, when one ran here (the benchmark's overhead figure). */
+  ffmpegMs?: number;
 }
 
 /**

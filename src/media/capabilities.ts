@@ -1,0 +1,71 @@
+import { execFile } from "node:child_process";
+import { Capability } from "../protocol/capabilities.js";
+
+/** Codec support an ffmpeg build reports with -encoders and -decoders. */
+export interface CodecSupport {
+  encoders: Set<string>;
+  decoders: Set<string>;
+}
+
+/** Names from `ffmpeg -encoders` / `-decoders` output ("V..... libx264  libx264 H.264 ..."). */
+export function parseCodecList(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*[VAS][A-Z.]{5}\s+(\S+)/.exec(line);
+    if (m && m[1] !== "=") out.add(m[1]!);
+  }
+  return out;
+}
+
+/** Ask an ffmpeg binary what it can encode and decode (once per process start). */
+export async function detectCodecs(ffmpegPath: string): Promise<CodecSupport> {
+  // ffmpeg prints these lists on stdout.
+  const list = (flag: string) =>
+    new Promise<string>((resolve, reject) =>
+      execFile(ffmpegPath, ["-hide_banner", flag], { timeout: 15_000, maxBuffer: 8 << 20 }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+  return {
+    encoders: parseCodecList(await list("-encoders")),
+    decoders: parseCodecList(await list("-decoders")),
+  };
+}
+
+/**
+ * The transcoding capabilities a node advertises from what its ffmpeg can really do (go-livepeer
+ * core/capabilities.go numbering). `hevcDecoding` forces HEVC decode on or off as -hevcDecoding.
+ */
+export function transcodingCapabilities(
+  codecs: CodecSupport,
+  options: { gpu: boolean; hevcDecoding?: boolean | undefined },
+): number[] {
+  const caps: number[] = [Capability.MPEGTS, Capability.MP4, Capability.FractionalFramerates, Capability.GOP];
+  const h264Encoder = options.gpu ? "h264_nvenc" : "libx264";
+  if (codecs.decoders.has("h264") && codecs.encoders.has(h264Encoder)) {
+    caps.push(
+      Capability.H264,
+      Capability.ProfileH264Baseline,
+      Capability.ProfileH264Main,
+      Capability.ProfileH264High,
+      Capability.ProfileH264ConstrainedHigh,
+    );
+    // Software decoding handles 4:2:2, 4:4:4 and 10-bit input (converted to 8-bit 4:2:0); NVDEC does not.
+    if (!options.gpu) {
+      caps.push(
+        Capability.H264_Decode_444_8bit,
+        Capability.H264_Decode_422_8bit,
+        Capability.H264_Decode_444_10bit,
+        Capability.H264_Decode_422_10bit,
+        Capability.H264_Decode_420_10bit,
+      );
+    }
+  }
+  if (codecs.decoders.has("hevc") && options.hevcDecoding !== false) caps.push(Capability.HEVC_Decode);
+  if (options.hevcDecoding === true && !caps.includes(Capability.HEVC_Decode))
+    caps.push(Capability.HEVC_Decode);
+  if (codecs.encoders.has(options.gpu ? "hevc_nvenc" : "libx265")) caps.push(Capability.HEVC_Encode);
+  if (codecs.decoders.has("vp8")) caps.push(Capability.VP8_Decode);
+  if (codecs.decoders.has("vp9")) caps.push(Capability.VP9_Decode);
+  return caps.sort((a, b) => a - b);
+}

@@ -1,0 +1,136 @@
+import type { VideoProfile } from "../profiles.js";
+
+/** Encoder size limits lpms applies before scaling (nvidiaCodecSizeLimts). */
+const LIMITS = {
+  h264: { minW: 146, minH: 50, max: 4096 },
+  h265: { minW: 132, minH: 40, max: 8192 },
+  vp8: { minW: 2, minH: 2, max: 16384 },
+  vp9: { minW: 2, minH: 2, max: 16384 },
+} as const;
+
+const even = (n: number) => Math.max(2, Math.floor(n / 2) * 2);
+
+/** The longest side an output gets: max(w, h) of the profile, clamped to the encoder's limits, even. */
+export function targetLongSide(p: VideoProfile): number {
+  const lim = LIMITS[p.codec];
+  return even(Math.min(lim.max, Math.max(p.width, p.height, lim.minW)));
+}
+
+/**
+ * Output size for a source, by lpms' rule (ffmpeg.go, doc/transcodingoptions.md): the source's
+ * long side becomes the profile's larger dimension, the other is derived keeping the aspect ratio
+ * and rounded to even as ffmpeg's -2 does; a derived side under the encoder minimum is pinned to
+ * it and the long side derived instead. 640x360 into 426x240 gives 426x240.
+ */
+export function outputSize(srcW: number, srcH: number, p: VideoProfile): { width: number; height: number } {
+  const lim = LIMITS[p.codec];
+  const maxD = targetLongSide(p);
+  const derive = (long: number, num: number, den: number) =>
+    Math.max(2, Math.round((long * num) / den / 2) * 2);
+  if (srcW >= srcH) {
+    let h = derive(maxD, srcH, srcW);
+    let w = maxD;
+    if (h < lim.minH) {
+      h = even(lim.minH);
+      w = derive(h, srcW, srcH);
+    }
+    return { width: w, height: h };
+  }
+  let w = derive(maxD, srcW, srcH);
+  let h = maxD;
+  if (w < lim.minW) {
+    w = even(lim.minW);
+    h = derive(w, srcH, srcW);
+  }
+  return { width: w, height: h };
+}
+
+/** The same rule as ffmpeg scale expressions, so one process needs no probe first. */
+export function scaleExpressions(p: VideoProfile): { w: string; h: string } {
+  const lim = LIMITS[p.codec];
+  const maxD = targetLongSide(p);
+  const minH = even(lim.minH);
+  const minW = even(lim.minW);
+  // -2 keeps the aspect ratio with an even size, evaluated by the scale filter itself.
+  const w = `if(gte(iw,ih),if(lt(${maxD}*ih/iw,${minH}),-2,${maxD}),if(lt(${maxD}*iw/ih,${minW}),${minW},-2))`;
+  const h = `if(gte(iw,ih),if(lt(${maxD}*ih/iw,${minH}),${minH},-2),if(lt(${maxD}*iw/ih,${minW}),-2,${maxD}))`;
+  return { w, h };
+}
+
+export interface TranscodeArgsInput {
+  input: string;
+  outputs: { path: string; profile: VideoProfile }[];
+  /** NVIDIA device id for NVDEC decode, GPU scaling and NVENC; null for CPU. */
+  gpu: string | null;
+  /** Use scale_npp (Livepeer's FFmpeg build) instead of scale_cuda on GPU. */
+  npp?: boolean;
+}
+
+const CPU_ENCODERS = { h264: "libx264", h265: "libx265", vp8: "libvpx", vp9: "libvpx-vp9" } as const;
+const GPU_ENCODERS = { h264: "h264_nvenc", h265: "hevc_nvenc", vp8: null, vp9: null } as const;
+
+/** Encoder name for a profile on CPU or GPU; null when the GPU has no such encoder. */
+export function encoderFor(p: VideoProfile, gpu: boolean): string | null {
+  return gpu ? GPU_ENCODERS[p.codec] : CPU_ENCODERS[p.codec];
+}
+
+/**
+ * argv for one ffmpeg process that decodes a segment once and encodes every rendition through a
+ * split filter (lpms transcoder.c does the same in-process). Mirrors lpms' settings: bitrate as
+ * min/max/buffer, fps filter after the scaler, GOP, encoder profile and B-frames, audio copied,
+ * source timestamps kept, MPEG-TS or MP4 with faststart. `-v verbose` makes ffmpeg print the
+ * per-output frame counts the pixel accounting reads.
+ */
+export function transcodeArgs(job: TranscodeArgsInput): string[] {
+  const gpu = job.gpu !== null;
+  const args = ["-hide_banner", "-nostdin", "-v", "verbose", "-y"];
+  if (gpu) args.push("-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-hwaccel_device", job.gpu!);
+  args.push("-i", job.input);
+  const n = job.outputs.length;
+  const labels = job.outputs.map((_, i) => `s${i}`);
+  const chains = job.outputs.map(({ profile: p }, i) => {
+    const { w, h } = scaleExpressions(p);
+    const scaler = gpu
+      ? job.npp
+        ? `scale_npp=w='${w}':h='${h}':interp_algo=super`
+        : `scale_cuda=w='${w}':h='${h}'`
+      : `scale=w='${w}':h='${h}',format=yuv420p`;
+    const fps = p.fps > 0 ? `,fps=${p.fps}/${p.fpsDen || 1}` : "";
+    return `[${labels[i]}]${scaler}${fps}[v${i}]`;
+  });
+  const split = n === 1 ? `[0:v:0]null[s0]` : `[0:v:0]split=${n}${labels.map((l) => `[${l}]`).join("")}`;
+  args.push("-filter_complex", [split, ...chains].join(";"));
+  job.outputs.forEach(({ path, profile: p }, i) => {
+    args.push("-map", `[v${i}]`, "-map", "0:a?");
+    const encoder = encoderFor(p, gpu) ?? CPU_ENCODERS[p.codec];
+    args.push("-c:v", encoder);
+    const br = String(p.bitrate);
+    if (p.bitrate > 0) args.push("-b:v", br, "-minrate", br, "-maxrate", br, "-bufsize", br);
+    if (p.codec === "h264" || p.codec === "h265") {
+      if (gpu) args.push("-preset", "p4", "-forced-idr", "1", "-bf", "0");
+      else {
+        args.push("-forced-idr", "1");
+        const noB = p.profile === "baseline" || p.profile === "constrained-high";
+        args.push("-bf", noB ? "0" : "3");
+      }
+      if (p.codec === "h264" && p.profile !== "none") {
+        args.push("-profile:v", p.profile === "constrained-high" ? "high" : p.profile);
+      }
+    }
+    if (p.quality > 0) {
+      if (gpu) {
+        if (p.quality + 7 <= 51) args.push("-cq", String(p.quality + 7));
+      } else args.push("-crf", String(p.quality));
+    }
+    if (p.gopMs === -1) args.push("-g", "1");
+    else if (p.gopMs > 0) {
+      if (p.fps > 0) args.push("-g", String(Math.max(1, Math.floor((p.gopMs / 1000) * p.fps))));
+      else args.push("-force_key_frames", `expr:gte(t,n_forced*${p.gopMs / 1000})`);
+    }
+    args.push("-c:a", "copy", "-copyts", "-muxdelay", "0", "-muxpreload", "0");
+    if (p.format === "mp4") args.push("-f", "mp4", "-movflags", "+faststart");
+    else args.push("-f", "mpegts");
+    args.push(path);
+  });
+  return args;
+}

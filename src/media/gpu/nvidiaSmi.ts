@@ -1,0 +1,78 @@
+import { execFile } from "node:child_process";
+import { LpError } from "../../errors/LpError.js";
+
+/** One GPU as nvidia-smi reports it. */
+export interface GpuInfo {
+  index: number;
+  name: string;
+  uuid: string;
+  memoryTotalMiB: number;
+  memoryFreeMiB: number;
+  encoderSessions: number | null;
+}
+
+/** The nvidia-smi query lp-node runs. */
+export const NVIDIA_SMI_ARGS = [
+  "--query-gpu=index,name,uuid,memory.total,memory.free,encoder.stats.sessionCount",
+  "--format=csv,noheader,nounits",
+];
+
+/** Parse `nvidia-smi --query-gpu=... --format=csv,noheader,nounits` output. */
+export function parseNvidiaSmi(text: string): GpuInfo[] {
+  const gpus: GpuInfo[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === "") continue;
+    const cols = line.split(",").map((c) => c.trim());
+    if (cols.length < 5 || !/^\d+$/.test(cols[0]!))
+      throw new LpError("NVIDIA_SMI", `cannot parse nvidia-smi line "${line}"`);
+    const num = (v: string | undefined) => (v === undefined || !/^\d+(\.\d+)?$/.test(v) ? null : Number(v));
+    gpus.push({
+      index: Number(cols[0]),
+      name: cols[1]!,
+      uuid: cols[2]!,
+      memoryTotalMiB: num(cols[3]) ?? 0,
+      memoryFreeMiB: num(cols[4]) ?? 0,
+      encoderSessions: num(cols[5]),
+    });
+  }
+  return gpus;
+}
+
+/** Run nvidia-smi; "not found" and failures become a clear LpError. */
+export function queryGpus(binary = "nvidia-smi"): Promise<GpuInfo[]> {
+  return new Promise((resolve, reject) =>
+    execFile(binary, NVIDIA_SMI_ARGS, { timeout: 10_000 }, (err, stdout) => {
+      if (err) reject(new LpError("NVIDIA_SMI", `nvidia-smi failed: ${err.message}`));
+      else {
+        try {
+          resolve(parseNvidiaSmi(stdout));
+        } catch (e) {
+          reject(e);
+        }
+      }
+    }),
+  );
+}
+
+/**
+ * Resolve `-nvidia`: "all" means every GPU nvidia-smi lists (go-livepeer detectNvidiaDevices),
+ * otherwise a comma list of device ids used as given.
+ */
+export async function resolveNvidiaDevices(
+  flag: string,
+  query: () => Promise<GpuInfo[]> = queryGpus,
+): Promise<string[]> {
+  if (flag.trim() === "all") {
+    const gpus = await query();
+    if (gpus.length === 0) throw new LpError("NO_GPUS", "no devices found with vendor name 'Nvidia'");
+    return gpus.map((g) => String(g.index));
+  }
+  const ids = flag
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = ids.filter((id) => !/^\d+$/.test(id));
+  if (ids.length === 0 || bad.length > 0)
+    throw new LpError("BAD_NVIDIA", `-nvidia must be "all" or GPU ids like 0,1; got "${flag}"`);
+  return [...new Set(ids)];
+}
