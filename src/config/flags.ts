@@ -344,7 +344,7 @@ export const FLAGS: readonly FlagDef[] = [
       name: "transcodingOptions",
       type: "string",
       default: "P240p30fps16x9,P360p30fps16x9",
-      status: supported,
+      status: planned,
       describe: "Profiles: comma list of presets or a JSON file",
     },
     {
@@ -401,7 +401,7 @@ export const FLAGS: readonly FlagDef[] = [
       name: "ffprobePath",
       type: "string",
       default: "",
-      status: supported,
+      status: planned,
       describe: "lp-node: ffprobe binary (default: the npm-shipped one)",
     },
   ]),

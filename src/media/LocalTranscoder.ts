@@ -25,6 +25,8 @@ export interface LocalTranscoderOptions {
   /** scale_npp (Livepeer's FFmpeg) instead of scale_cuda. */
   npp?: boolean;
   workDir?: string;
+  /** Most sessions the hardware allows (an NVENC driver cap); null when unlimited. */
+  sessionCap?: number | null;
 }
 
 /**
@@ -44,7 +46,7 @@ export class LocalTranscoder implements SegmentTranscoder {
   }
 
   capacity(): number | null {
-    return null;
+    return this.options.sessionCap ?? null;
   }
 
   endSession(sessionId: string): void {

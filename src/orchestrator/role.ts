@@ -1,8 +1,12 @@
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { NodeConfig } from "../config/resolve.js";
+import { errorMessage } from "../errors/LpError.js";
 import type { RoleContext, RoleParts } from "../node/LpNode.js";
 import type { Service } from "../node/Service.js";
 import { AuthTokens } from "../protocol/authToken.js";
+import { Orchestrator as OrchestratorService } from "../protocol/gen/lp_rpc_pb.js";
 import { VERSION } from "../version.js";
 import { orchestratorGrpc } from "./grpc.js";
 import { MemoryStore } from "./MemoryStore.js";
@@ -39,8 +43,12 @@ export async function orchestratorRole(
   let orchestrator: Orchestrator | null = null;
   const sessions = new SessionManager(
     {
-      capacity: () =>
-        config.maxSessions === "auto" ? (transcoder.capacity() ?? 0) : Math.max(0, config.maxSessions),
+      // auto: the sum of connected transcoders; a number: capped by what the hardware allows.
+      capacity: () => {
+        const cap = transcoder.capacity();
+        if (config.maxSessions === "auto") return cap ?? 0;
+        return cap === null ? config.maxSessions : Math.min(config.maxSessions, cap);
+      },
     },
     { onEnd: (id) => orchestrator?.onSessionEnded(id) },
   );
@@ -87,11 +95,15 @@ export async function orchestratorRole(
       pool?.close();
     },
   };
+  const services: Service[] = [server, sweeper];
+  if (config.options.bool("startupAvailabilityCheck")) {
+    services.push(availabilityCheck(() => orch.serviceUri, config, ctx));
+  }
   return {
     orchestrator: orch,
     server,
     pool,
-    services: [server, sweeper],
+    services,
     status: (s) => {
       s["OrchestratorSessions"] = sessions.size;
       s["OrchestratorServiceURI"] = orch.serviceUri;
@@ -100,6 +112,39 @@ export async function orchestratorRole(
         s.RegisteredTranscoders = pool.list();
         s.RegisteredTranscodersNumber = s.RegisteredTranscoders.length;
       }
+    },
+  };
+}
+
+/** go-livepeer's startup self-check: 2 s after start, Ping our own service URI over gRPC. */
+function availabilityCheck(uri: () => string, config: NodeConfig, ctx: RoleContext): Service {
+  let timer: NodeJS.Timeout | null = null;
+  const abort = new AbortController();
+  return {
+    name: "orchestrator-availability-check",
+    async start() {
+      timer = setTimeout(async () => {
+        const client = createClient(
+          OrchestratorService,
+          createGrpcTransport({ baseUrl: uri(), nodeOptions: { rejectUnauthorized: false } }),
+        );
+        try {
+          await client.ping({ value: new Uint8Array(32) }, { timeoutMs: 8000, signal: abort.signal });
+          ctx.logger.info({ uri: uri() }, "orchestrator is reachable at its service URI");
+        } catch (err) {
+          if (abort.signal.aborted) return;
+          const addr = config.orchHttpAddr ? `${config.orchHttpAddr.host}:${config.orchHttpAddr.port}` : "";
+          ctx.fatal(
+            new Error(
+              `Orchestrator not available at ${uri()} (${addr}) via grpc ping check; shutting down: ${errorMessage(err)}`,
+            ),
+          );
+        }
+      }, 2000);
+    },
+    async stop() {
+      abort.abort();
+      if (timer) clearTimeout(timer);
     },
   };
 }

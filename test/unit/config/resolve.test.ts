@@ -283,7 +283,7 @@ describe("livepeer.config.example.json", () => {
     const { readFileSync } = await import("node:fs");
     const text = readFileSync(new URL("../../../livepeer.config.example.json", import.meta.url), "utf8");
     const c = ok(["--config", "/ex.json"], io({ "/ex.json": text }));
-    expect(c.roles).toEqual(["gateway", "orchestrator", "transcoder"]);
+    expect(c.roles).toEqual(["orchestrator", "transcoder"]);
     expect(c.serviceUri).toBe("https://orchestrator.example.com:8935");
   });
 });

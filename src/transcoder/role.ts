@@ -1,0 +1,39 @@
+import type { NodeConfig } from "../config/resolve.js";
+import type { RoleContext, RoleParts } from "../node/LpNode.js";
+import { buildLocalTranscoder } from "./localTranscoder.js";
+import { TranscoderWorker } from "./TranscoderWorker.js";
+
+/**
+ * The transcoder role. Beside an orchestrator in the same process it is the orchestrator's local
+ * transcoder (built by the orchestrator role); alone it is a worker registering with -orchAddr.
+ */
+export async function transcoderRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
+  if (config.roles.includes("orchestrator")) return { services: [] };
+  const orchAddr = firstOrchAddr(config.options.str("orchAddr"));
+  const transcoder = await buildLocalTranscoder(config, ctx.logger);
+  const capacity = config.maxSessions === "auto" ? 10 : config.maxSessions;
+  const worker = new TranscoderWorker(
+    { orchAddr, secret: config.options.str("orchSecret"), capacity },
+    { logger: ctx.logger, transcoder, fatal: ctx.fatal },
+  );
+  return {
+    services: [worker],
+    status: (s) => {
+      s["TranscoderOrchestrator"] = orchAddr;
+      s["TranscoderConnected"] = worker.connected;
+      s["TranscoderCapacity"] = capacity;
+      s["TranscoderTasksDone"] = worker.tasksDone;
+      s["TranscoderTasksFailed"] = worker.tasksFailed;
+    },
+  };
+}
+
+/** go-livepeer uses the first -orchAddr entry, host:port with 8935 as the default port. */
+export function firstOrchAddr(value: string): string {
+  const first = value
+    .split(",")[0]!
+    .trim()
+    .replace(/^https?:\/\//, "")
+    .replace(/\/.*$/, "");
+  return /:\d+$/.test(first) || first.startsWith("[") ? first : `${first}:8935`;
+}
