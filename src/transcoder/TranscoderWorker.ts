@@ -153,6 +153,7 @@ export class TranscoderWorker implements Service {
       orchSessionID: msg.segData?.authToken?.sessionId,
     });
     const started = Date.now();
+    log.info("task received");
     let body: Buffer;
     let headers: Record<string, string>;
     try {

@@ -137,6 +137,24 @@ describe("remote transcoders", () => {
     await until(() => registered() === 2);
   });
 
+  it("a transcoder that takes too long is dropped and the task retried on another", async () => {
+    const slow = new EchoTranscoder();
+    slow.delayMs = 60_000;
+    const fast = new EchoTranscoder();
+    await worker(slow).w.start();
+    await until(() => registered() === 1);
+    const pending = sendSegment(1);
+    await until(() => slow.active === 1);
+    await worker(fast).w.start();
+    await until(() => registered() === 2);
+    // After go-livepeer's max(8 s, 4 x duration) the slow one is dropped and the task retried.
+    const res = await pending;
+    expect(res.result.result).toBe("data");
+    expect(fast.jobs).toHaveLength(1);
+    expect(slow.jobs).toHaveLength(1);
+    await until(() => registered() === 1);
+  }, 30_000);
+
   it("a transcoder that reports an error fails the segment with its text", async () => {
     const t = new EchoTranscoder();
     t.failWith = "Invalid data found when processing input";
