@@ -1,5 +1,134 @@
+import { readFileSync, statSync } from "node:fs";
+import yargs from "yargs";
+import { cycleSegments, formatReport, prepareSegments, runBench, withWorkDir } from "../bench/bench.js";
+import { errorMessage } from "../errors/LpError.js";
+import { silentLogger } from "../logger/logger.js";
+import { detectCodecs, transcodingCapabilities } from "../media/capabilities.js";
+import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
+import { GpuBalancer } from "../media/gpu/GpuBalancer.js";
+import { resolveNvidiaDevices } from "../media/gpu/nvidiaSmi.js";
+import { LocalTranscoder } from "../media/LocalTranscoder.js";
+import { parseTranscodingOptions } from "../media/profiles.js";
+
 /** Runs `lp-node <subcommand>`; returns the exit status. */
-export async function runSubcommand(name: string, _argv: string[]): Promise<number> {
+export async function runSubcommand(name: string, argv: string[]): Promise<number> {
+  if (name === "bench") return bench(argv);
   process.stderr.write(`lp-node ${name}: not supported yet\n`);
   return 2;
+}
+
+const BENCH_HELP = `lp-node bench: transcode N concurrent real-time streams on this machine and report speed
+
+  -in <file|playlist.m3u8>      input (default: a generated 1080p30 test pattern)
+  -transcodingOptions <list>     presets or a JSON profile file (default P240p30fps16x9,P360p30fps16x9,P720p30fps16x9)
+  -concurrentSessions <n>        streams at once (default 1)
+  -segs <n>                      segments per stream (default 10)
+  -nvidia <ids|all>              transcode on NVIDIA GPUs
+  -ffmpegPath <path>             ffmpeg binary (default: the npm-shipped one)
+  -realtime=false                feed segments back to back instead of at real time (soak runs)
+  --json                         one JSON report on stdout
+`;
+
+function readIfFile(path: string): string | null {
+  try {
+    return statSync(path).isFile() ? readFileSync(path, "utf8") : null;
+  } catch {
+    return null;
+  }
+}
+
+async function bench(argv: string[]): Promise<number> {
+  const a = yargs(argv)
+    .help(false)
+    .version(false)
+    .parserConfiguration({
+      "short-option-groups": false,
+      "camel-case-expansion": false,
+      "parse-numbers": false,
+    })
+    .options({
+      in: { type: "string", default: "" },
+      transcodingOptions: { type: "string", default: "P240p30fps16x9,P360p30fps16x9,P720p30fps16x9" },
+      concurrentSessions: { type: "string", default: "1" },
+      segs: { type: "string", default: "10" },
+      nvidia: { type: "string", default: "" },
+      ffmpegPath: { type: "string", default: "" },
+      json: { type: "boolean", default: false },
+      realtime: { type: "boolean", default: true },
+      help: { type: "boolean", default: false },
+    })
+    .strict(false)
+    .exitProcess(false)
+    .parseSync();
+  if (a.help) {
+    process.stdout.write(BENCH_HELP);
+    return 0;
+  }
+  const known = new Set([
+    "_",
+    "$0",
+    "in",
+    "transcodingOptions",
+    "concurrentSessions",
+    "segs",
+    "nvidia",
+    "ffmpegPath",
+    "json",
+    "realtime",
+    "help",
+  ]);
+  const problems = Object.keys(a)
+    .filter((k) => !known.has(k))
+    .map((k) => `unknown flag -${k}`);
+  const sessions = Number(a.concurrentSessions);
+  const segs = Number(a.segs);
+  if (!Number.isInteger(sessions) || sessions < 1)
+    problems.push("-concurrentSessions must be an integer >= 1");
+  if (!Number.isInteger(segs) || segs < 0) problems.push("-segs must be an integer >= 0");
+  let profiles: ReturnType<typeof parseTranscodingOptions> = [];
+  try {
+    profiles = parseTranscodingOptions(a.transcodingOptions, readIfFile);
+  } catch (err) {
+    problems.push(errorMessage(err));
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`lp-node bench:\n${problems.map((p) => `  - ${p}`).join("\n")}\n${BENCH_HELP}`);
+    return 2;
+  }
+  const ffmpegPath = a.ffmpegPath || defaultFfmpegPath();
+  try {
+    const gpus = a.nvidia ? new GpuBalancer(await resolveNvidiaDevices(a.nvidia)) : null;
+    const codecs = await detectCodecs(ffmpegPath);
+    const transcoder = new LocalTranscoder(
+      { ffmpegPath, capabilities: transcodingCapabilities(codecs, { gpu: gpus !== null }), gpus },
+      { logger: silentLogger() },
+    );
+    const tty = process.stderr.isTTY === true && !a.json;
+    const report = await withWorkDir(async (dir) => {
+      if (!a.json) process.stderr.write(`preparing ${a.in || "a 1080p30 test pattern"}...\n`);
+      const segments = cycleSegments(await prepareSegments({ input: a.in, segs, ffmpegPath }, dir), segs);
+      return runBench(
+        { input: a.in, profiles, concurrentSessions: sessions, segs, ffmpegPath, realtime: a.realtime },
+        {
+          transcoder,
+          segments,
+          onProgress: tty
+            ? (done, total) => {
+                const width = 30;
+                const filled = Math.round((done / total) * width);
+                process.stderr.write(
+                  `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} segments`,
+                );
+                if (done === total) process.stderr.write("\n");
+              }
+            : undefined,
+        },
+      );
+    });
+    process.stdout.write(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    return report.failed > 0 ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`lp-node bench: ${errorMessage(err)}\n`);
+    return 1;
+  }
 }

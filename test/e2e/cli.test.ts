@@ -141,3 +141,27 @@ describe("lp-node binary", () => {
     expect((await node.exited).code).toBe(0);
   });
 });
+
+describe("lp-node bench", () => {
+  it("transcodes real segments and prints a JSON report", async () => {
+    const r = await runLpNode(
+      ["bench", "-segs", "2", "-transcodingOptions", "P144p30fps16x9", "--json"],
+      {},
+      120_000,
+    );
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.segments).toBe(2);
+    expect(report.failed).toBe(0);
+    expect(report.realTimeRatio).toBeGreaterThan(0);
+    expect(typeof report.overheadPercent).toBe("number");
+    // 1080p source, 256x144 output, 30 fps, 2 s: 60 frames per segment.
+    expect(report.rows[1].pixels).toBe(60 * 256 * 144);
+  }, 120_000);
+  it("refuses bad flags with exit 2", async () => {
+    const r = await runLpNode(["bench", "-transcodingOptions", "P999", "-concurrentSessions", "0"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown transcoding profile "P999"');
+    expect(r.stderr).toContain("-concurrentSessions must be an integer >= 1");
+  });
+});

@@ -1,0 +1,281 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { LpError } from "../errors/LpError.js";
+import { runProcess } from "../media/ffmpeg/runFfmpeg.js";
+import type { VideoProfile } from "../media/profiles.js";
+import type { SegmentTranscoder } from "../orchestrator/SegmentTranscoder.js";
+import { SegDataSchema } from "../protocol/gen/lp_rpc_pb.js";
+
+/** One source segment fed to the transcoder. */
+export interface BenchSegment {
+  data: Buffer;
+  durationMs: number;
+}
+
+export interface BenchOptions {
+  /** A media file or a local HLS playlist; empty generates a 1080p30 test pattern. */
+  input: string;
+  profiles: VideoProfile[];
+  concurrentSessions: number;
+  /** Segments per stream (0 = all the input has). */
+  segs: number;
+  ffmpegPath: string;
+  /** Pace each stream at real time (default); false feeds segments back to back (soak runs). */
+  realtime?: boolean;
+}
+
+export interface SegmentRow {
+  stream: number;
+  seq: number;
+  durationMs: number;
+  transcodeMs: number;
+  ffmpegMs: number;
+  overheadMs: number;
+  realTimeRatio: number;
+  pixels: number;
+  error?: string;
+}
+
+export interface BenchReport {
+  profiles: string[];
+  concurrentSessions: number;
+  segments: number;
+  failed: number;
+  /** Mean over segments of transcode time / segment duration (sizing rule: at most 0.8). */
+  realTimeRatio: number;
+  realTimeRatioP95: number;
+  /** Our time around ffmpeg as a share of ffmpeg's own run time. */
+  overheadPercent: number;
+  meanTranscodeMs: number;
+  pixels: number;
+  memory: {
+    heapStartMiB: number;
+    heapEndMiB: number;
+    rssStartMiB: number;
+    rssEndMiB: number;
+    rssMaxMiB: number;
+  };
+  rows: SegmentRow[];
+}
+
+/** Cut an input (file, or generated 1080p30 test pattern) into ~2 s MPEG-TS segments. */
+export async function prepareSegments(
+  options: Pick<BenchOptions, "input" | "segs" | "ffmpegPath">,
+  workDir: string,
+): Promise<BenchSegment[]> {
+  if (options.input.endsWith(".m3u8")) return readPlaylist(options.input, options.segs);
+  // At most 10 distinct segments are made; longer runs cycle through them (see cycleSegments).
+  const want = options.segs > 0 ? Math.min(options.segs, 10) : 10;
+  const args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"];
+  if (options.input === "") {
+    args.push(
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=1920x1080:rate=30",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=440:sample_rate=48000",
+      "-t",
+      String(want * 2),
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-pix_fmt",
+      "yuv420p",
+      "-b:v",
+      "6000k",
+      "-g",
+      "60",
+      "-keyint_min",
+      "60",
+      "-sc_threshold",
+      "0",
+      "-c:a",
+      "aac",
+    );
+  } else {
+    args.push("-i", options.input, "-c", "copy");
+  }
+  const list = join(workDir, "segments.csv");
+  args.push(
+    "-f",
+    "segment",
+    "-segment_time",
+    "2",
+    "-segment_format",
+    "mpegts",
+    "-segment_list",
+    list,
+    "-segment_list_type",
+    "csv",
+    join(workDir, "seg%05d.ts"),
+  );
+  const run = await runProcess(options.ffmpegPath, args, { timeoutMs: 600_000 });
+  if (run.code !== 0)
+    throw new LpError(
+      "BENCH_INPUT",
+      `cannot prepare the input: ${run.stderr.trim().split("\n").pop() ?? ""}`,
+    );
+  const rows = (await readFile(list, "utf8")).trim().split("\n").filter(Boolean);
+  const segments: BenchSegment[] = [];
+  for (const row of rows.slice(0, want)) {
+    const [name, start, end] = row.split(",");
+    segments.push({
+      data: await readFile(join(workDir, name!)),
+      durationMs: Math.round((Number(end) - Number(start)) * 1000),
+    });
+  }
+  if (segments.length === 0) throw new LpError("BENCH_INPUT", "the input gave no segments");
+  return segments;
+}
+
+/** Repeat segments in order until there are `count` (long soak runs from a short input). */
+export function cycleSegments(segments: BenchSegment[], count: number): BenchSegment[] {
+  if (count <= segments.length) return segments.slice(0, Math.max(count, 0) || segments.length);
+  return Array.from({ length: count }, (_, i) => segments[i % segments.length]!);
+}
+
+async function readPlaylist(path: string, segs: number): Promise<BenchSegment[]> {
+  const text = await readFile(path, "utf8");
+  const out: BenchSegment[] = [];
+  let duration = 2000;
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^#EXTINF:([\d.]+)/.exec(line);
+    if (m) duration = Math.round(Number(m[1]) * 1000);
+    else if (line.trim() !== "" && !line.startsWith("#")) {
+      out.push({ data: await readFile(resolve(dirname(path), line.trim())), durationMs: duration });
+      if (segs > 0 && out.length >= segs) break;
+    }
+  }
+  if (out.length === 0) throw new LpError("BENCH_INPUT", `no segments in playlist ${path}`);
+  return out;
+}
+
+const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
+
+/**
+ * go-livepeer's livepeer_bench as `lp-node bench`: N streams fed in real time (segment k of a
+ * stream starts at k x segment duration, or at once when the stream is behind), each segment
+ * timed around the whole transcode and around the ffmpeg child alone.
+ */
+export async function runBench(
+  options: BenchOptions,
+  deps: {
+    transcoder: SegmentTranscoder;
+    segments: BenchSegment[];
+    onProgress?: (done: number, total: number) => void;
+  },
+): Promise<BenchReport> {
+  const memStart = process.memoryUsage();
+  let rssMax = memStart.rss;
+  const total = deps.segments.length * options.concurrentSessions;
+  let done = 0;
+  const rows: SegmentRow[] = [];
+  const stream = async (s: number) => {
+    const t0 = performance.now();
+    let due = 0;
+    for (let seq = 0; seq < deps.segments.length; seq++) {
+      const seg = deps.segments[seq]!;
+      const wait = t0 + due - performance.now();
+      if (options.realtime !== false && wait > 0) await new Promise((r) => setTimeout(r, wait));
+      due += seg.durationMs;
+      const started = performance.now();
+      const row: SegmentRow = {
+        stream: s,
+        seq,
+        durationMs: seg.durationMs,
+        transcodeMs: 0,
+        ffmpegMs: 0,
+        overheadMs: 0,
+        realTimeRatio: 0,
+        pixels: 0,
+      };
+      try {
+        const out = await deps.transcoder.transcode({
+          sessionId: `bench${s}`,
+          manifestId: `bench${s}`,
+          seq: BigInt(seq),
+          data: seg.data,
+          durationMs: seg.durationMs,
+          profiles: options.profiles,
+          segData: create(SegDataSchema),
+          signal: new AbortController().signal,
+        });
+        row.transcodeMs = performance.now() - started;
+        row.ffmpegMs = out.ffmpegMs ?? row.transcodeMs;
+        row.overheadMs = Math.max(0, row.transcodeMs - row.ffmpegMs);
+        row.pixels = out.renditions.reduce((a, r) => a + r.pixels, 0);
+      } catch (err) {
+        row.transcodeMs = performance.now() - started;
+        row.error = (err as Error).message;
+      }
+      row.realTimeRatio = row.transcodeMs / seg.durationMs;
+      rows.push(row);
+      rssMax = Math.max(rssMax, process.memoryUsage().rss);
+      done += 1;
+      deps.onProgress?.(done, total);
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrentSessions }, (_, s) => stream(s)));
+  const ok = rows.filter((r) => !r.error);
+  const ratios = ok.map((r) => r.realTimeRatio).sort((a, b) => a - b);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const memEnd = process.memoryUsage();
+  const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
+  return {
+    profiles: options.profiles.map((p) => p.name),
+    concurrentSessions: options.concurrentSessions,
+    segments: rows.length,
+    failed: rows.length - ok.length,
+    realTimeRatio: round(ok.length ? sum(ratios) / ok.length : 0),
+    realTimeRatioP95: round(ratios[Math.min(ratios.length - 1, Math.floor(ratios.length * 0.95))] ?? 0),
+    overheadPercent: round(
+      (sum(ok.map((r) => r.overheadMs)) / Math.max(1, sum(ok.map((r) => r.ffmpegMs)))) * 100,
+      2,
+    ),
+    meanTranscodeMs: round(ok.length ? sum(ok.map((r) => r.transcodeMs)) / ok.length : 0, 1),
+    pixels: sum(ok.map((r) => r.pixels)),
+    memory: {
+      heapStartMiB: mib(memStart.heapUsed),
+      heapEndMiB: mib(memEnd.heapUsed),
+      rssStartMiB: mib(memStart.rss),
+      rssEndMiB: mib(memEnd.rss),
+      rssMaxMiB: mib(rssMax),
+    },
+    rows: rows.sort((a, b) => a.stream - b.stream || a.seq - b.seq),
+  };
+}
+
+/** The human-readable table printed at the end of a run. */
+export function formatReport(r: BenchReport): string {
+  const lines = [
+    `profiles: ${r.profiles.join(", ")}   streams: ${r.concurrentSessions}   segments: ${r.segments} (${r.failed} failed)`,
+    "",
+    "stream  seq  dur(ms)  transcode(ms)  ffmpeg(ms)  overhead(ms)  realtime  pixels",
+    ...r.rows.map(
+      (x) =>
+        `${String(x.stream).padStart(6)}  ${String(x.seq).padStart(3)}  ${String(x.durationMs).padStart(7)}  ${x.transcodeMs.toFixed(0).padStart(13)}  ${x.ffmpegMs.toFixed(0).padStart(10)}  ${x.overheadMs.toFixed(1).padStart(12)}  ${x.realTimeRatio.toFixed(3).padStart(8)}  ${x.error ? `error: ${x.error}` : x.pixels}`,
+    ),
+    "",
+    `real-time ratio: mean ${r.realTimeRatio} (p95 ${r.realTimeRatioP95}); a node keeps up when it is at most 0.8`,
+    `overhead around ffmpeg: ${r.overheadPercent}% of ffmpeg's own time; mean transcode ${r.meanTranscodeMs} ms`,
+    `pixels: ${r.pixels}`,
+    `memory: heap ${r.memory.heapStartMiB} -> ${r.memory.heapEndMiB} MiB, rss ${r.memory.rssStartMiB} -> ${r.memory.rssEndMiB} MiB (max ${r.memory.rssMaxMiB})`,
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+/** Make and clean a work directory around `fn`. */
+export async function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "lp-bench-"));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
