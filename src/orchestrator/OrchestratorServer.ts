@@ -70,7 +70,7 @@ export class OrchestratorServer implements Service {
       forceCloseConnections: true,
       http2SessionTimeout: IDLE_TIMEOUT_MS,
       // Huge or malformed headers get a 431/400 from the HTTP layer before any handler runs.
-      maxParamLength: 500,
+      routerOptions: { maxParamLength: 500 },
     });
     await app.register(fastifyConnectPlugin, {
       routes: this.deps.grpc,
