@@ -138,24 +138,15 @@ export class Orchestrator {
 
   /** POST /segment (server/segment_rpc.go ServeSegment). */
   async handleSegment(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    let accepted: {
-      sessionId: string;
-      manifestId: string;
-      seq: bigint;
-      durationMs: number;
-      profiles: ProfileSpec[];
-    } | null = null;
+    let seg: ReturnType<Orchestrator["checkHeaders"]>;
+    try {
+      seg = this.checkHeaders(req);
+    } catch (err) {
+      this.fail(reply, err);
+      return;
+    }
+    const { accepted } = seg;
     let data: Buffer;
-    const seg = (() => {
-      try {
-        return this.checkHeaders(req);
-      } catch (err) {
-        this.fail(reply, err);
-        return null;
-      }
-    })();
-    if (!seg) return;
-    accepted = seg.accepted;
     // Capacity is taken before reading the body so concurrent new sessions cannot overshoot.
     if (!this.deps.sessions.acquire(accepted.sessionId)) {
       this.fail(reply, new HttpError(403, "OrchestratorCapped"));
