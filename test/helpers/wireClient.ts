@@ -11,7 +11,6 @@ export const SegData = root.lookupType("net.SegData");
 export const TranscodeResult = root.lookupType("net.TranscodeResult");
 export const Payment = root.lookupType("net.Payment");
 export const OrchestratorInfo = root.lookupType("net.OrchestratorInfo");
-export const NotifySegment = root.lookupType("net.NotifySegment");
 
 export interface WireProfileInput {
   name: string;

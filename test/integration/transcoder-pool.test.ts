@@ -9,7 +9,7 @@ import {
   type RunningOrchestrator,
   startOrchestrator,
 } from "../helpers/orchestrator.js";
-import { decodeResult, NotifySegment, P240, P360, segmentHeaders } from "../helpers/wireClient.js";
+import { decodeResult, P240, P360, segmentHeaders } from "../helpers/wireClient.js";
 
 let orch: RunningOrchestrator;
 let grpc: ReturnType<typeof grpcClients>;
