@@ -42,7 +42,8 @@ export async function buildLocalTranscoder(config: NodeConfig, logger: Logger): 
       if (result.nvencSessionCap !== null)
         sessionCap = Math.max(1, Math.floor(result.nvencSessionCap / RENDITIONS_PER_STREAM));
     }
-    gpus = new GpuBalancer(devices);
+    // The driver's NVENC limit, when found, also bounds the sessions pinned to each GPU.
+    gpus = new GpuBalancer(devices, sessionCap ?? Number.POSITIVE_INFINITY);
   }
   const capabilities = transcodingCapabilities(codecs, { gpu: gpus !== null, hevcDecoding: hevc });
   logger.info({ ffmpegPath, gpus: gpus?.devices ?? "cpu", capabilities }, "local transcoder ready");

@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { LpError } from "../../../src/errors/LpError.js";
+import { silentLogger } from "../../../src/logger/logger.js";
 import { parseCodecList, transcodingCapabilities } from "../../../src/media/capabilities.js";
 import { classifyFfmpegFailure, isNonRetryable } from "../../../src/media/ffmpeg/errors.js";
 import { parseFfmpegStats } from "../../../src/media/ffmpeg/stats.js";
@@ -11,6 +13,7 @@ import {
 } from "../../../src/media/ffmpeg/transcodeArgs.js";
 import { GpuBalancer, streamLoad } from "../../../src/media/gpu/GpuBalancer.js";
 import { parseNvidiaSmi, resolveNvidiaDevices } from "../../../src/media/gpu/nvidiaSmi.js";
+import { testGpus } from "../../../src/media/gpu/startupTest.js";
 import {
   PRESETS,
   parseJsonProfiles,
@@ -295,5 +298,24 @@ describe("GPUs", () => {
     lb.release(c);
     lb.release("c");
     expect(lb.snapshot().reduce((n, d) => n + d.sessions, 0)).toBe(3);
+  });
+});
+
+describe("GPU startup test", () => {
+  it("passes GPUs that transcode, sizes a driver NVENC cap, and fails on a broken GPU", async () => {
+    expect(await testGpus(["0", "1"], async () => {}, silentLogger())).toEqual({
+      devices: ["0", "1"],
+      nvencSessionCap: null,
+    });
+    const capped = async (_d: string, n: number) => {
+      if (n > 2) throw new LpError("NVENC_SESSIONS", "Cannot allocate memory");
+    };
+    expect((await testGpus(["0"], capped, silentLogger())).nvencSessionCap).toBe(2);
+    const broken = async () => {
+      throw new LpError("INVALID_INPUT", "CUDA_ERROR_NO_DEVICE");
+    };
+    await expect(testGpus(["0"], broken, silentLogger())).rejects.toThrow(
+      'required capability "H.264" is not supported on GPU 0',
+    );
   });
 });
