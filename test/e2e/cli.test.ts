@@ -132,7 +132,15 @@ describe("lp-node binary", () => {
   it("reads a JSON config file and lets env override it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lp-cfg-"));
     const file = join(dir, "livepeer.config.json");
-    writeFileSync(file, JSON.stringify({ mode: "gateway", cliAddr: "127.0.0.1:1", datadir: join(dir, "d") }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        mode: "gateway",
+        cliAddr: "127.0.0.1:1",
+        httpAddr: "127.0.0.1:0",
+        datadir: join(dir, "d"),
+      }),
+    );
     const node = start(["--config", file], { LP_CLIADDR: "127.0.0.1:0" });
     const port = await node.cliPort();
     expect(port).toBeGreaterThan(1);

@@ -1,0 +1,236 @@
+import { errorMessage, LpError } from "../errors/LpError.js";
+import type { Logger } from "../logger/logger.js";
+import { formatInfo } from "../media/profiles.js";
+import type { MemoryStore } from "../orchestrator/MemoryStore.js";
+import type { Capabilities } from "../protocol/gen/lp_rpc_pb.js";
+import type { ProfileSpec } from "../protocol/profiles.js";
+import { jobCapabilities, type OrchestratorClient, SubmitError } from "./OrchestratorClient.js";
+import { OrchestratorPool } from "./OrchestratorPool.js";
+import { StreamPlaylists } from "./Playlists.js";
+
+/** go-livepeer's httpPushTimeout: a pushed stream with no segment for this long ends. */
+export const STREAM_IDLE_MS = 60_000;
+/** Ended streams stay readable this long (go-livepeer drops them at once). */
+export const ENDED_RETENTION_MS = 60_000;
+
+export interface GatewayOptions {
+  profiles: ProfileSpec[];
+  orchUris: string[];
+  maxAttempts: number;
+  maxStreams: number;
+  discoveryTimeoutMs: number;
+  blocklist: string[];
+  minVersion: string;
+  streamIdleMs?: number;
+  endedRetentionMs?: number;
+}
+
+/** One live stream: its playlists, profiles, pool and counters. */
+export interface Stream {
+  manifestId: string;
+  profiles: ProfileSpec[];
+  caps: Capabilities;
+  pool: OrchestratorPool;
+  playlists: StreamPlaylists;
+  lastSeen: number;
+  lastOrch: string | null;
+  ok: number;
+  failed: number;
+  retried: number;
+}
+
+/** The outcome of one segment: renditions in profile order (empty when none was produced). */
+export interface SegmentOutcome {
+  renditions: { profile: ProfileSpec; data: Buffer }[];
+  orchestrator: string | null;
+}
+
+/** A segment that could not be transcoded; `status` is what HTTP push answers. */
+export class SegmentFailure extends LpError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super("SEGMENT_FAILED", message);
+  }
+}
+
+/**
+ * The gateway's streams (go-livepeer server/broadcast.go processSegment and transcodeSegment,
+ * offchain): the source goes into its playlist at once, the segment is sent to the best
+ * orchestrator and retried on another up to -maxAttempts (non-retryable errors stop), renditions
+ * go into their playlists in sequence order. Per stream state is isolated.
+ */
+export class Gateway {
+  readonly streams = new Map<string, Stream>();
+  private readonly endedAt = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly options: GatewayOptions,
+    private readonly deps: { logger: Logger; client: OrchestratorClient; store: MemoryStore },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.sweep(), 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Get or create the stream, with profiles from the push's configuration header or the defaults. */
+  stream(
+    manifestId: string,
+    profiles: ProfileSpec[] | null,
+    source: { width: number; height: number },
+  ): Stream {
+    let s = this.streams.get(manifestId);
+    if (s && !s.playlists.ended) {
+      s.lastSeen = Date.now();
+      return s;
+    }
+    if ([...this.streams.values()].filter((x) => !x.playlists.ended).length >= this.options.maxStreams) {
+      throw new SegmentFailure(`Too many connections for streamID=${manifestId}`, 503);
+    }
+    const chosen = profiles ?? this.options.profiles;
+    const caps = jobCapabilities(chosen, this.options.minVersion);
+    const playlists = new StreamPlaylists(manifestId);
+    playlists.setVariants(source, chosen);
+    s = {
+      manifestId,
+      profiles: chosen,
+      caps,
+      pool: new OrchestratorPool(
+        {
+          uris: this.options.orchUris,
+          caps,
+          discoveryTimeoutMs: this.options.discoveryTimeoutMs,
+          blocklist: this.options.blocklist,
+        },
+        { client: this.deps.client, logger: this.deps.logger.child({ manifestID: manifestId }) },
+      ),
+      playlists,
+      lastSeen: Date.now(),
+      lastOrch: null,
+      ok: 0,
+      failed: 0,
+      retried: 0,
+    };
+    this.streams.set(manifestId, s);
+    this.endedAt.delete(manifestId);
+    this.deps.logger.info({ manifestID: manifestId, profiles: chosen.map((p) => p.name) }, "stream started");
+    return s;
+  }
+
+  /** Store one object of a stream and return its playlist URI. */
+  private save(
+    manifestId: string,
+    rendition: string,
+    seq: number,
+    ext: string,
+    data: Buffer,
+    mime: string,
+  ): string {
+    this.deps.store.put(manifestId, rendition, `${seq}${ext}`, { data, contentType: mime });
+    return `/stream/${manifestId}/${rendition}/${seq}${ext}`;
+  }
+
+  /** Process one segment of a stream: source into HLS, transcode with retries, renditions into HLS. */
+  async processSegment(
+    s: Stream,
+    seg: { seq: number; data: Buffer; durationMs: number; ext: ".ts" | ".mp4" },
+  ): Promise<SegmentOutcome> {
+    const log = this.deps.logger.child({ manifestID: s.manifestId, seqNo: seg.seq });
+    const mime = seg.ext === ".mp4" ? "video/mp4" : "video/mp2t";
+    s.playlists.insert(
+      "source",
+      seg.seq,
+      seg.durationMs,
+      this.save(s.manifestId, "source", seg.seq, seg.ext, seg.data, mime),
+    );
+    if (s.profiles.length === 0 || this.options.maxAttempts <= 0)
+      return { renditions: [], orchestrator: null };
+    const tried = new Set<string>();
+    let lastError: Error | null = null;
+    for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
+      const sess = await s.pool.select(tried, s.lastOrch);
+      if (!sess) break;
+      tried.add(sess.uri);
+      if (attempt > 0) s.retried += 1;
+      try {
+        const res = await this.deps.client.submit(sess.info, {
+          manifestId: s.manifestId,
+          seq: seg.seq,
+          data: seg.data,
+          durationMs: seg.durationMs,
+          profiles: s.profiles,
+          caps: s.caps,
+        });
+        s.pool.update(sess.uri, res.info);
+        sess.ok += 1;
+        if (s.lastOrch !== sess.uri) log.info({ orchestrator: sess.uri }, "using orchestrator");
+        s.lastOrch = sess.uri;
+        const renditions = res.renditions.map((r, i) => {
+          const profile = s.profiles[i]!;
+          const { ext, mime: m } = formatInfo(profile.format);
+          s.playlists.insert(
+            profile.name,
+            seg.seq,
+            seg.durationMs,
+            this.save(s.manifestId, profile.name, seg.seq, ext, r.data, m),
+          );
+          return { profile, data: r.data };
+        });
+        s.ok += 1;
+        return { renditions, orchestrator: sess.uri };
+      } catch (err) {
+        lastError = err as Error;
+        sess.failed += 1;
+        const retryable = !(err instanceof SubmitError) || err.retryable;
+        log.warn(
+          { orchestrator: sess.uri, attempt: attempt + 1, err: errorMessage(err), retryable },
+          "segment failed",
+        );
+        if (!retryable) {
+          s.failed += 1;
+          throw new SegmentFailure(errorMessage(err), 422);
+        }
+        s.pool.suspend(sess.uri);
+        if (s.lastOrch === sess.uri) s.lastOrch = null;
+      }
+    }
+    s.failed += 1;
+    if (!lastError) {
+      log.warn("no orchestrator available; the source plays untranscoded");
+      throw new SegmentFailure("No sessions available", 503);
+    }
+    const text = `hit max transcode attempts: ${errorMessage(lastError)}`;
+    throw new SegmentFailure(text, 422);
+  }
+
+  /** End a stream: ENDLIST now, storage dropped after the retention time. */
+  end(manifestId: string): void {
+    const s = this.streams.get(manifestId);
+    if (!s || s.playlists.ended) return;
+    s.playlists.ended = true;
+    this.endedAt.set(manifestId, Date.now());
+    this.deps.logger.info({ manifestID: manifestId, ok: s.ok, failed: s.failed }, "stream ended");
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of this.streams.values()) {
+      if (!s.playlists.ended && now - s.lastSeen > (this.options.streamIdleMs ?? STREAM_IDLE_MS))
+        this.end(s.manifestId);
+    }
+    for (const [id, at] of this.endedAt) {
+      if (now - at > (this.options.endedRetentionMs ?? ENDED_RETENTION_MS)) {
+        this.endedAt.delete(id);
+        this.streams.delete(id);
+        this.deps.store.deleteSession(id);
+      }
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { HostPort } from "../config/addresses.js";
+import { errorMessage } from "../errors/LpError.js";
+import { buildMultipart, randomBoundary } from "../http/multipart.js";
+import type { Logger } from "../logger/logger.js";
+import { PRESETS, parseJsonProfiles, type VideoProfile } from "../media/profiles.js";
+import type { Service } from "../node/Service.js";
+import type { MemoryStore } from "../orchestrator/MemoryStore.js";
+import { type Gateway, SegmentFailure } from "./Gateway.js";
+
+/** go-livepeer's MaxSegSize for a pushed segment. */
+const MAX_PUSH_BYTES = 300_000_000;
+
+const CORS = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Expose-Headers": "Content-Length",
+  "Cache-Control": "max-age=5",
+};
+
+/** Profiles from a Livepeer-Transcode-Configuration header ({"profiles": [...]} or {"presets": [...]}). */
+export function profilesFromConfigHeader(text: string): VideoProfile[] | null {
+  const cfg = JSON.parse(text) as { profiles?: unknown; presets?: unknown };
+  if (Array.isArray(cfg.profiles) && cfg.profiles.length > 0)
+    return parseJsonProfiles(JSON.stringify(cfg.profiles));
+  if (Array.isArray(cfg.presets) && cfg.presets.length > 0) {
+    return cfg.presets.map((n) => {
+      const p = PRESETS[String(n)];
+      if (!p) throw new Error(`unknown preset ${String(n)}`);
+      return { ...p };
+    });
+  }
+  return null;
+}
+
+/**
+ * The gateway's public HTTP server on -httpAddr (go-livepeer server/mediaserver.go): HTTP push
+ * ingest under /live/ and HLS playback under /stream/, plain HTTP.
+ */
+export class GatewayServer implements Service {
+  readonly name = "gateway-http";
+  private app: FastifyInstance | null = null;
+  private boundPort = 0;
+
+  constructor(
+    private readonly options: { addr: HostPort; httpIngest: boolean },
+    private readonly deps: { logger: Logger; gateway: Gateway; store: MemoryStore },
+  ) {}
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: MAX_PUSH_BYTES });
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+    app.route({ method: ["GET", "HEAD"], url: "/healthz", handler: async (_req, reply) => reply.send("") });
+    if (this.options.httpIngest) {
+      app.route({
+        method: ["GET", "POST", "PUT", "DELETE", "PATCH"],
+        url: "/live/*",
+        handler: (req, reply) => this.push(req, reply),
+      });
+    }
+    app.get("/stream/*", async (req, reply) => this.stream(req, reply));
+    app.setNotFoundHandler((_req, reply) =>
+      reply.code(404).type("text/plain; charset=utf-8").send("404 page not found\n"),
+    );
+    app.setErrorHandler((err, _req, reply) => {
+      const status = (err as { statusCode?: number }).statusCode ?? 500;
+      void reply
+        .code(status === 413 ? 500 : status)
+        .type("text/plain; charset=utf-8")
+        .send(
+          status === 413
+            ? "Error reading http request body: input bigger than max buffer size\n"
+            : `${errorMessage(err)}\n`,
+        );
+    });
+    await app.listen({ host: this.options.addr.host || "0.0.0.0", port: this.options.addr.port });
+    const address = app.server.address();
+    this.boundPort = typeof address === "object" && address ? address.port : this.options.addr.port;
+    this.app = app;
+    this.deps.logger.info(
+      { addr: `${this.options.addr.host}:${this.boundPort}` },
+      "gateway HTTP server listening",
+    );
+  }
+
+  async stop(): Promise<void> {
+    const app = this.app;
+    this.app = null;
+    if (app) await app.close();
+  }
+
+  /** POST|PUT /live/<manifestID>/<seq>.ts|.mp4 (server/mediaserver.go HandlePush). */
+  private async push(req: FastifyRequest, reply: FastifyReply) {
+    const text = (status: number, body: string) =>
+      reply.code(status).type("text/plain; charset=utf-8").send(`${body}\n`);
+    if (req.method !== "POST" && req.method !== "PUT") return text(405, "Method Not Allowed");
+    const path = decodeURIComponent(req.url.split("?")[0]!).replace(/^\/live\//, "");
+    const slash = path.lastIndexOf("/");
+    const manifestId = slash > 0 ? path.slice(0, slash) : "";
+    const file = path.slice(slash + 1);
+    if (manifestId === "" || /[^A-Za-z0-9_.\-/]/.test(manifestId) || manifestId.includes("..")) {
+      return text(400, `Bad URL url=${req.url}`);
+    }
+    const dot = file.lastIndexOf(".");
+    const ext = dot >= 0 ? file.slice(dot) : "";
+    if (ext !== ".ts" && ext !== ".mp4") return text(400, `ignoring file extension: ${ext}`);
+    const seqText = file.slice(0, dot);
+    const seq = /^\d+$/.test(seqText) ? Number(seqText) : 0;
+    const durHeader = Number(req.headers["content-duration"]);
+    const durationMs = Number.isFinite(durHeader) && durHeader > 0 ? durHeader : 2000;
+    if (durationMs > 300_000) return text(400, "invalid duration");
+    const resolution = /^(\d+)x(\d+)$/.exec(String(req.headers["content-resolution"] ?? ""));
+    let profiles: VideoProfile[] | null = null;
+    const cfg = req.headers["livepeer-transcode-configuration"];
+    if (typeof cfg === "string" && cfg !== "") {
+      try {
+        profiles = profilesFromConfigHeader(cfg);
+      } catch (err) {
+        return text(400, `failed to parse transcode config header: "${errorMessage(err)}"`);
+      }
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (body.length === 0) return text(400, "empty segment body");
+    try {
+      const stream = this.deps.gateway.stream(manifestId, profiles, {
+        width: resolution ? Number(resolution[1]) : 0,
+        height: resolution ? Number(resolution[2]) : 0,
+      });
+      // A profile without its own format follows the pushed container.
+      const out = await this.deps.gateway.processSegment(stream, { seq, data: body, durationMs, ext });
+      if (stream.profiles.length > 0 && out.renditions.length === 0)
+        return text(503, "No sessions available");
+      if (!String(req.headers.accept ?? "").includes("multipart/mixed")) return reply.code(200).send("");
+      const boundary = randomBoundary();
+      const parts = out.renditions.map((r) => {
+        const rext = r.profile.format === "mp4" ? ".mp4" : ".ts";
+        const fname = `${r.profile.name}_${seq}${rext}`;
+        return {
+          headers: {
+            "Content-Type": `${r.profile.format === "mp4" ? "video/mp4" : "video/mp2t"}; name="${fname}"`,
+            "Content-Length": String(r.data.length),
+            "Content-Disposition": `attachment; filename="${fname}"`,
+            "Rendition-Name": r.profile.name,
+          },
+          body: r.data,
+        };
+      });
+      return reply
+        .code(200)
+        .header("Content-Type", `multipart/mixed; boundary=${boundary}`)
+        .send(buildMultipart(parts, boundary));
+    } catch (err) {
+      if (err instanceof SegmentFailure) return text(err.status, err.message);
+      this.deps.logger.error({ manifestID: manifestId, err: errorMessage(err) }, "push failed");
+      return text(500, errorMessage(err));
+    }
+  }
+
+  /** GET /stream/<mid>.m3u8, /stream/<mid>/<rendition>.m3u8 and /stream/<mid>/<rendition>/<seq>.<ext>. */
+  private stream(req: FastifyRequest, reply: FastifyReply) {
+    const path = decodeURIComponent(req.url.split("?")[0]!).replace(/^\/stream\//, "");
+    const notFound = () =>
+      reply.code(404).headers(CORS).type("text/plain; charset=utf-8").send("ErrNotFound\n");
+    const playlist = (body: string) =>
+      reply
+        .code(200)
+        .headers(CORS)
+        .header("Content-Type", "application/x-mpegURL")
+        .header("Connection", "keep-alive")
+        .send(body);
+    if (path.endsWith(".m3u8")) {
+      const base = path.slice(0, -5);
+      const master = this.deps.gateway.streams.get(base);
+      if (master) return playlist(master.playlists.master());
+      const slash = base.lastIndexOf("/");
+      const s = slash > 0 ? this.deps.gateway.streams.get(base.slice(0, slash)) : undefined;
+      const rendition = base.slice(slash + 1);
+      if (!s?.playlists.has(rendition)) return notFound();
+      return playlist(s.playlists.media(rendition));
+    }
+    const obj = this.deps.store.get(path);
+    if (!obj) return notFound();
+    return reply.code(200).headers(CORS).header("Content-Type", obj.contentType).send(obj.data);
+  }
+}

@@ -1,0 +1,206 @@
+import { errorMessage } from "../errors/LpError.js";
+import type { Logger } from "../logger/logger.js";
+import { capabilitiesCompatible, legacyOnly } from "../protocol/capabilities.js";
+import type { Capabilities, OrchestratorInfo } from "../protocol/gen/lp_rpc_pb.js";
+import type { OrchestratorClient } from "./OrchestratorClient.js";
+
+/** go-livepeer's cap on the discovery wait (maxGetOrchestratorCutoffTimeout). */
+const MAX_DISCOVERY_WAIT_MS = 6000;
+/** Refresh an auth token this long before it expires (the last 10 % of 30 min). */
+const TOKEN_REFRESH_MARGIN_S = 180;
+
+/** One orchestrator the gateway can use. */
+export interface OrchSession {
+  uri: string;
+  info: OrchestratorInfo;
+  latencyMs: number;
+  /** Segments ok / failed through it. */
+  ok: number;
+  failed: number;
+}
+
+/**
+ * -orchAddr entries as go-livepeer reads them: host:port (8935 by default), https:// added unless
+ * the entry starts with http.
+ */
+export function parseOrchAddrs(value: string): string[] {
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const withScheme = /^https?:\/\//.test(entry) ? entry : `https://${entry}`;
+      const u = new URL(withScheme);
+      if (!u.port) u.port = "8935";
+      return u.origin;
+    });
+}
+
+/**
+ * The gateway's orchestrators (go-livepeer discovery/discovery.go and server/broadcast.go
+ * SessionPool, offchain): discovery fans out GetOrchestrator with a growing wait, keeps
+ * compatible answers sorted by latency, and suspends failing orchestrators for a number of
+ * refreshes counted from now (go-livepeer stores an absolute count, so its suspensions fade
+ * out after a few refreshes).
+ */
+export class OrchestratorPool {
+  private readonly sessions = new Map<string, OrchSession>();
+  /** uri -> refresh count until which it is suspended. */
+  private readonly suspended = new Map<string, number>();
+  private refreshes = 0;
+  private refreshing: Promise<void> | null = null;
+
+  constructor(
+    private readonly options: {
+      uris: string[];
+      caps: Capabilities;
+      discoveryTimeoutMs: number;
+      blocklist?: string[];
+      now?: () => number;
+    },
+    private readonly deps: { client: OrchestratorClient; logger: Logger },
+  ) {}
+
+  get known(): OrchSession[] {
+    return [...this.sessions.values()];
+  }
+
+  isSuspended(uri: string): boolean {
+    const until = this.suspended.get(uri);
+    if (until === undefined) return false;
+    if (this.refreshes >= until) {
+      this.suspended.delete(uri);
+      return false;
+    }
+    return true;
+  }
+
+  /** Suspend for `penalty` refreshes from now and drop the session. */
+  suspend(uri: string, penalty = 1): void {
+    this.suspended.set(uri, this.refreshes + penalty);
+    this.sessions.delete(uri);
+  }
+
+  suspendedList(): string[] {
+    return [...this.suspended.keys()].filter((u) => this.isSuspended(u));
+  }
+
+  /** Discover (once at a time): query every orchestrator not already known, with the growing wait. */
+  refresh(): Promise<void> {
+    if (!this.refreshing) {
+      this.refreshing = this.discover().finally(() => {
+        this.refreshing = null;
+      });
+    }
+    return this.refreshing;
+  }
+
+  private async discover(): Promise<void> {
+    this.refreshes += 1;
+    const candidates = this.options.uris.filter((u) => !this.sessions.has(u));
+    if (candidates.length === 0) return;
+    const started = performance.now();
+    let accepted = 0;
+    let answered = 0;
+    await new Promise<void>((resolve) => {
+      let wait = this.options.discoveryTimeoutMs;
+      let waited = 0;
+      let timer: NodeJS.Timeout;
+      const arm = () => {
+        timer = setTimeout(() => {
+          waited += wait;
+          if (accepted > 0 || waited >= MAX_DISCOVERY_WAIT_MS) resolve();
+          else {
+            wait = Math.min(wait * 2, MAX_DISCOVERY_WAIT_MS - waited);
+            arm();
+          }
+        }, wait);
+      };
+      arm();
+      for (const uri of candidates) {
+        const t0 = performance.now();
+        this.deps.client
+          .getInfo(uri, this.options.caps, MAX_DISCOVERY_WAIT_MS)
+          .then((info) => {
+            if (this.accept(uri, info)) {
+              this.sessions.set(uri, { uri, info, latencyMs: performance.now() - t0, ok: 0, failed: 0 });
+              accepted += 1;
+            }
+          })
+          .catch((err) =>
+            this.deps.logger.warn({ orchestrator: uri, err: errorMessage(err) }, "discovery failed"),
+          )
+          .finally(() => {
+            answered += 1;
+            if (answered === candidates.length) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+      }
+    });
+    this.deps.logger.debug(
+      {
+        orchs: this.sessions.size,
+        responses: answered,
+        candidates: candidates.length,
+        ms: Math.round(performance.now() - started),
+      },
+      "done fetching orch info",
+    );
+  }
+
+  private accept(uri: string, info: OrchestratorInfo): boolean {
+    if (info.transcoder === "" || !info.authToken) return false;
+    const addr = Buffer.from(info.address).toString("hex").toLowerCase();
+    if ((this.options.blocklist ?? []).some((b) => b.toLowerCase().replace(/^0x/, "") === addr)) return false;
+    if (!info.capabilities) return legacyOnly(this.options.caps);
+    if (!capabilitiesCompatible(this.options.caps, info.capabilities)) {
+      this.deps.logger.info({ orchestrator: uri }, "orchestrator lacks the job's capabilities");
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * A session for the next attempt: the last one while it works, else the lowest latency not
+   * suspended and not excluded. Refreshes discovery when nothing is left.
+   */
+  async select(exclude: Set<string>, last: string | null): Promise<OrchSession | null> {
+    const pick = () => {
+      if (last && !exclude.has(last) && this.sessions.has(last) && !this.isSuspended(last))
+        return this.sessions.get(last)!;
+      return (
+        [...this.sessions.values()]
+          .filter((s) => !exclude.has(s.uri) && !this.isSuspended(s.uri))
+          .sort((a, b) => a.latencyMs - b.latencyMs)[0] ?? null
+      );
+    };
+    let s = pick();
+    if (!s) {
+      await this.refresh();
+      s = pick();
+    }
+    if (s) await this.refreshTokenIfNeeded(s);
+    return s && this.sessions.has(s.uri) ? s : null;
+  }
+
+  /** New GetOrchestrator (2.5 s) when the auth token is in its last 3 minutes. */
+  private async refreshTokenIfNeeded(s: OrchSession): Promise<void> {
+    const now = (this.options.now?.() ?? Date.now()) / 1000;
+    const exp = Number(s.info.authToken?.expiration ?? 0n);
+    if (now <= exp - TOKEN_REFRESH_MARGIN_S) return;
+    try {
+      s.info = await this.deps.client.getInfo(s.uri, this.options.caps, 2500);
+    } catch (err) {
+      this.deps.logger.warn({ orchestrator: s.uri, err: errorMessage(err) }, "auth token refresh failed");
+      this.suspend(s.uri);
+    }
+  }
+
+  /** Apply the OrchestratorInfo a segment reply carried. */
+  update(uri: string, info: OrchestratorInfo | undefined): void {
+    const s = this.sessions.get(uri);
+    if (s && info?.authToken) s.info = info;
+  }
+}

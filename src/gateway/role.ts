@@ -1,0 +1,92 @@
+import { readFileSync, statSync } from "node:fs";
+import type { NodeConfig } from "../config/resolve.js";
+import { isLoopbackHost } from "../http/net.js";
+import { parseTranscodingOptions } from "../media/profiles.js";
+import type { RoleContext, RoleParts } from "../node/LpNode.js";
+import { MemoryStore } from "../orchestrator/MemoryStore.js";
+import { Gateway } from "./Gateway.js";
+import { GatewayServer } from "./GatewayServer.js";
+import { OrchestratorClient } from "./OrchestratorClient.js";
+import { parseOrchAddrs } from "./OrchestratorPool.js";
+
+function readIfFile(path: string): string | null {
+  try {
+    return statSync(path).isFile() ? readFileSync(path, "utf8") : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Builds the gateway role (offchain): HTTP push ingest, orchestrator selection, HLS output. */
+export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
+  const o = config.options;
+  const profiles = parseTranscodingOptions(o.str("transcodingOptions"), readIfFile);
+  const orchUris = o.str("orchAddr") ? parseOrchAddrs(o.str("orchAddr")) : [];
+  // A local orchestrator in the same process joins the pool.
+  if (config.roles.includes("orchestrator") && config.serviceUri && !orchUris.includes(config.serviceUri)) {
+    orchUris.push(config.serviceUri);
+  }
+  if (orchUris.length === 0) ctx.logger.error("No orchestrator specified; transcoding will not happen");
+  const addr = config.gatewayHttpAddr!;
+  // go-livepeer: unset -httpIngest turns push off on a public address (no auth webhook here yet).
+  const httpIngest = o.isSet("httpIngest") ? o.bool("httpIngest") : isLoopbackHost(addr.host);
+  if (!httpIngest)
+    ctx.logger.warn("HTTP push ingest is off: -httpAddr is not loopback; pass -httpIngest to enable it");
+  const store = new MemoryStore();
+  const gateway = new Gateway(
+    {
+      profiles,
+      orchUris,
+      maxAttempts: o.num("maxAttempts"),
+      maxStreams: config.maxSessions === "auto" ? 10 : config.maxSessions,
+      discoveryTimeoutMs: o.ms("discoveryTimeout"),
+      blocklist: o
+        .str("orchBlocklist")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+      minVersion: o.str("orchMinLivepeerVersion"),
+    },
+    { logger: ctx.logger, client: new OrchestratorClient(), store },
+  );
+  const server = new GatewayServer({ addr, httpIngest }, { logger: ctx.logger, gateway, store });
+  return {
+    services: [
+      server,
+      {
+        name: "gateway-streams",
+        async start() {
+          gateway.start();
+        },
+        async stop() {
+          gateway.stop();
+        },
+      },
+    ],
+    status: (s) => {
+      s.OrchestratorPool = orchUris;
+      const streams: Record<string, unknown> = {};
+      const suspended = new Set<string>();
+      for (const st of gateway.streams.values()) {
+        s.Manifests[st.manifestId] = st.playlists.master();
+        streams[st.manifestId] = {
+          orchestrator: st.lastOrch,
+          segmentsOk: st.ok,
+          segmentsFailed: st.failed,
+          segmentsRetried: st.retried,
+          ended: st.playlists.ended,
+          orchestratorsKnown: st.pool.known.map((k) => k.uri),
+        };
+        for (const u of st.pool.suspendedList()) suspended.add(u);
+        s.OrchestratorPoolInfos = st.pool.known.map((k) => ({
+          Url: k.uri,
+          Score: 0,
+          Latency: Math.round(k.latencyMs),
+        }));
+      }
+      s["Streams"] = streams;
+      s["SuspendedOrchestrators"] = [...suspended];
+      s["GatewayHTTPPort"] = server.port;
+    },
+  };
+}

@@ -1,0 +1,175 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveConfig } from "../../../src/config/resolve.js";
+import { gatewayRole } from "../../../src/gateway/role.js";
+import { parseContentType, parseMultipart } from "../../../src/http/multipart.js";
+import { silentLogger } from "../../../src/logger/logger.js";
+import { LpNode } from "../../../src/node/LpNode.js";
+import { EchoTranscoder, type RunningOrchestrator, startOrchestrator } from "../../helpers/orchestrator.js";
+
+let o1: RunningOrchestrator;
+let o2: RunningOrchestrator;
+let gw: LpNode;
+let base: string;
+const t1 = new EchoTranscoder();
+const t2 = new EchoTranscoder();
+
+async function startGateway(orchs: string[]) {
+  const r = resolveConfig(
+    [
+      "--mode",
+      "gateway",
+      "-httpAddr",
+      "127.0.0.1:0",
+      "-cliAddr",
+      "127.0.0.1:0",
+      "-orchAddr",
+      orchs.join(","),
+      "-datadir",
+      mkdtempSync(join(tmpdir(), "lp-gw-")),
+    ],
+    { env: {}, readFile: () => null },
+  );
+  if (r.kind !== "ok") throw new Error(JSON.stringify(r));
+  let port = 0;
+  const node = new LpNode(r.config, {
+    logger: silentLogger(),
+    roles: { gateway: async (c, ctx) => gatewayRole(c, ctx) },
+  });
+  await node.start();
+  port = node.status()["GatewayHTTPPort"] as number;
+  return { node, base: `http://127.0.0.1:${port}` };
+}
+
+const push = (mid: string, seq: number, body: string, headers: Record<string, string> = {}) =>
+  fetch(`${base}/live/${mid}/${seq}.ts`, {
+    method: "POST",
+    body,
+    headers: { "content-duration": "2000", ...headers },
+  });
+
+beforeAll(async () => {
+  o1 = await startOrchestrator(t1);
+  o2 = await startOrchestrator(t2);
+  ({ node: gw, base } = await startGateway([`127.0.0.1:${o1.port}`, `127.0.0.1:${o2.port}`]));
+});
+afterAll(async () => {
+  await gw.stop();
+  await o1.stop();
+  await o2.stop();
+});
+
+describe("HTTP push through orchestrators", () => {
+  it("returns the renditions as multipart/mixed in go-livepeer's layout", async () => {
+    const res = await push("mpart", 12, "segment twelve", { accept: "multipart/mixed" });
+    expect(res.status).toBe(200);
+    const ct = parseContentType(res.headers.get("content-type") ?? "");
+    if ("error" in ct) throw new Error(ct.error);
+    expect(ct.type).toBe("multipart/mixed");
+    const parts = parseMultipart(Buffer.from(await res.arrayBuffer()), ct.params["boundary"]!);
+    expect(parts.map((p) => p.headers["rendition-name"])).toEqual(["P240p30fps16x9", "P360p30fps16x9"]);
+    expect(parts[0]!.headers["content-type"]).toBe('video/mp2t; name="P240p30fps16x9_12.ts"');
+    expect(parts[0]!.headers["content-disposition"]).toBe('attachment; filename="P240p30fps16x9_12.ts"');
+    expect(parts[0]!.body.toString()).toBe("segment twelve");
+  });
+
+  it("serves master and media playlists and segments", async () => {
+    for (let i = 0; i < 8; i++) expect((await push("hls", i, `seg ${i}`)).status).toBe(200);
+    const master = await (await fetch(`${base}/stream/hls.m3u8`)).text();
+    expect(master).toContain("BANDWIDTH=600000,RESOLUTION=426x240\nhls/P240p30fps16x9.m3u8");
+    expect(master).toContain("hls/source.m3u8");
+    const media = await fetch(`${base}/stream/hls/P360p30fps16x9.m3u8`);
+    expect(media.headers.get("content-type")).toBe("application/x-mpegURL");
+    expect(media.headers.get("access-control-allow-origin")).toBe("*");
+    const text = await media.text();
+    expect(text).toContain("#EXT-X-MEDIA-SEQUENCE:2");
+    expect(text.match(/#EXTINF:2\.000,/g)).toHaveLength(6);
+    expect(text).toContain("/stream/hls/P360p30fps16x9/7.ts");
+    expect(await (await fetch(`${base}/stream/hls/P360p30fps16x9/7.ts`)).text()).toBe("seg 7");
+    expect((await fetch(`${base}/stream/hls/P360p30fps16x9/99.ts`)).status).toBe(404);
+  });
+
+  it("loses no segment when an orchestrator goes away mid-stream", async () => {
+    const gwStatus = () => gw.status();
+    for (let i = 0; i < 3; i++) expect((await push("survive", i, `s${i}`)).status).toBe(200);
+    const used = (gwStatus()["Streams"] as Record<string, { orchestrator: string }>)["survive"]!.orchestrator;
+    const victim = used === o1.uri ? o1 : o2;
+    await victim.stop();
+    for (let i = 3; i < 6; i++) expect((await push("survive", i, `s${i}`)).status).toBe(200);
+    const text = await (await fetch(`${base}/stream/survive/P240p30fps16x9.m3u8`)).text();
+    for (let i = 0; i < 6; i++) expect(text).toContain(`/stream/survive/P240p30fps16x9/${i}.ts`);
+    const st = (gwStatus()["Streams"] as Record<string, { orchestrator: string; segmentsRetried: number }>)[
+      "survive"
+    ]!;
+    expect(st.orchestrator).not.toBe(used);
+    expect(st.segmentsRetried).toBeGreaterThanOrEqual(1);
+    // Bring it back for the next tests.
+    if (victim === o1) o1 = await startOrchestrator(t1);
+    else o2 = await startOrchestrator(t2);
+  });
+
+  it("answers bad pushes with clear errors and keeps working", async () => {
+    expect((await fetch(`${base}/live/x/1.flv`, { method: "POST", body: "x" })).status).toBe(400);
+    expect(await (await fetch(`${base}/live/x/1.flv`, { method: "POST", body: "x" })).text()).toBe(
+      "ignoring file extension: .flv\n",
+    );
+    expect((await fetch(`${base}/live/x/1.ts`)).status).toBe(405);
+    expect((await fetch(`${base}/live/1.ts`, { method: "POST", body: "x" })).status).toBe(400);
+    const bad = await push("cfg", 1, "x", { "livepeer-transcode-configuration": "{nope" });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/^failed to parse transcode config header/);
+    expect(
+      (await push("cfg", 1, "x", { "livepeer-transcode-configuration": '{"presets":["P144p30fps16x9"]}' }))
+        .status,
+    ).toBe(200);
+    expect(await (await fetch(`${base}/stream/cfg.m3u8`)).text()).toContain("cfg/P144p30fps16x9.m3u8");
+  });
+
+  it("a non-retryable orchestrator error gives 422 without retries", async () => {
+    t1.failWith = "TranscoderInvalidVideo";
+    t2.failWith = "TranscoderInvalidVideo";
+    try {
+      const res = await push("nonretry", 1, "x");
+      expect(res.status).toBe(422);
+      expect(await res.text()).toBe("TranscoderInvalidVideo\n");
+    } finally {
+      t1.failWith = null;
+      t2.failWith = null;
+    }
+  });
+});
+
+describe("with every orchestrator down", () => {
+  it("fails segments with 503 while the source still plays, and resumes when one is back", async () => {
+    const { createServer } = await import("node:net");
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const g = await startGateway([`127.0.0.1:${port}`]);
+    let back: RunningOrchestrator | null = null;
+    try {
+      const res = await fetch(`${g.base}/live/alone/0.ts`, { method: "POST", body: "src" });
+      expect(res.status).toBe(503);
+      expect(await (await fetch(`${g.base}/stream/alone/source.m3u8`)).text()).toContain(
+        "/stream/alone/source/0.ts",
+      );
+      expect(await (await fetch(`${g.base}/stream/alone/source/0.ts`)).text()).toBe("src");
+      back = await startOrchestrator(new EchoTranscoder(), [
+        "-serviceAddr",
+        `127.0.0.1:${port}`,
+        "-httpAddr",
+        `127.0.0.1:${port}`,
+      ]);
+      expect((await fetch(`${g.base}/live/alone/1.ts`, { method: "POST", body: "src1" })).status).toBe(200);
+      expect(await (await fetch(`${g.base}/stream/alone/P240p30fps16x9.m3u8`)).text()).toContain(
+        "/stream/alone/P240p30fps16x9/1.ts",
+      );
+    } finally {
+      await g.node.stop();
+      await back?.stop();
+    }
+  });
+});
