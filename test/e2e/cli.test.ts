@@ -11,7 +11,9 @@ afterEach(() => {
 });
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}): LpNodeProcess {
-  const p = new LpNodeProcess(args, env);
+  // Never take the gateway's default public port in tests.
+  const http = args.includes("gateway") && !args.includes("-httpAddr") ? ["-httpAddr", "127.0.0.1:0"] : [];
+  const p = new LpNodeProcess([...args, ...http], env);
   running.push(p);
   return p;
 }
