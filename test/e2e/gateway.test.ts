@@ -1,0 +1,76 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { probe } from "../../src/media/probe.js";
+import { LpNodeProcess } from "../helpers/lpNode.js";
+import { FFMPEG, makeClip } from "../helpers/media.js";
+
+const running: LpNodeProcess[] = [];
+afterEach(() => {
+  for (const p of running.splice(0)) p.kill();
+});
+const tmp = () => mkdtempSync(join(tmpdir(), "lp-gwe2e-"));
+
+function spawnNode(args: string[]): LpNodeProcess {
+  const p = new LpNodeProcess([...args, "-cliAddr", "127.0.0.1:0", "-datadir", tmp()]);
+  running.push(p);
+  return p;
+}
+const portOf = async (p: LpNodeProcess, msg: string) =>
+  Number(String((await p.waitFor((l) => l["msg"] === msg))["addr"]).split(":").pop());
+
+/** Cut a clip into 2 s MPEG-TS segments with ffmpeg. */
+function segments(seconds: number): Buffer[] {
+  const dir = tmp();
+  const clip = makeClip({ width: 640, height: 360, seconds });
+  execFileSync(FFMPEG, ["-hide_banner", "-loglevel", "error", "-i", clip, "-c", "copy", "-f", "segment", "-segment_time", "2", join(dir, "s%03d.ts")]);
+  return readdirSync(dir)
+    .sort()
+    .map((f) => readFileSync(join(dir, f)));
+}
+
+describe("gateway with two orchestrator processes", () => {
+  it("pushes real segments, survives losing an orchestrator, and plays every rendition", async () => {
+    const orchs = [0, 1].map(() =>
+      spawnNode(["--mode", "orchestrator,transcoder", "-serviceAddr", "127.0.0.1:0", "-httpAddr", "127.0.0.1:0"]),
+    );
+    const ports = await Promise.all(orchs.map((o) => portOf(o, "orchestrator TLS port listening")));
+    const gw = spawnNode(["--mode", "gateway", "-httpAddr", "127.0.0.1:0", "-orchAddr", ports.map((p) => `127.0.0.1:${p}`).join(",")]);
+    const gwPort = await portOf(gw, "gateway HTTP server listening");
+    const segs = segments(10);
+    expect(segs.length).toBeGreaterThanOrEqual(5);
+    for (let i = 0; i < segs.length; i++) {
+      if (i === 2) {
+        // Kill the orchestrator in use.
+        const used = gw.lines.find((l) => l["msg"] === "using orchestrator")?.["orchestrator"];
+        const victim = orchs[ports.findIndex((p) => used === `https://127.0.0.1:${p}`)]!;
+        victim.child.kill("SIGKILL");
+      }
+      const res = await fetch(`http://127.0.0.1:${gwPort}/live/e2e/${i}.ts`, {
+        method: "POST",
+        body: segs[i],
+        headers: { "content-duration": "2000", "content-resolution": "640x360" },
+      });
+      expect(res.status).toBe(200);
+    }
+    for (const [rendition, w, h] of [["P240p30fps16x9", 426, 240], ["P360p30fps16x9", 640, 360]] as const) {
+      const pl = await (await fetch(`http://127.0.0.1:${gwPort}/stream/e2e/${rendition}.m3u8`)).text();
+      const uris = pl.split("\n").filter((l) => l.startsWith("/stream/"));
+      expect(uris).toEqual(segs.map((_, i) => `/stream/e2e/${rendition}/${i}.ts`));
+      let total = 0;
+      for (const uri of uris) {
+        const f = join(tmp(), "r.ts");
+        writeFileSync(f, Buffer.from(await (await fetch(`http://127.0.0.1:${gwPort}${uri}`)).arrayBuffer()));
+        const p = await probe(f, { countFrames: true });
+        expect(p.video).toMatchObject({ width: w, height: h });
+        total += p.durationSec;
+      }
+      expect(total).toBeGreaterThan(9.5);
+      expect(total).toBeLessThan(10.6);
+    }
+    const master = await (await fetch(`http://127.0.0.1:${gwPort}/stream/e2e.m3u8`)).text();
+    expect(master).toContain("RESOLUTION=640x360\ne2e/source.m3u8");
+  }, 120_000);
+});
