@@ -19,13 +19,30 @@ function spawnNode(args: string[]): LpNodeProcess {
   return p;
 }
 const portOf = async (p: LpNodeProcess, msg: string) =>
-  Number(String((await p.waitFor((l) => l["msg"] === msg))["addr"]).split(":").pop());
+  Number(
+    String((await p.waitFor((l) => l["msg"] === msg))["addr"])
+      .split(":")
+      .pop(),
+  );
 
 /** Cut a clip into 2 s MPEG-TS segments with ffmpeg. */
 function segments(seconds: number): Buffer[] {
   const dir = tmp();
   const clip = makeClip({ width: 640, height: 360, seconds });
-  execFileSync(FFMPEG, ["-hide_banner", "-loglevel", "error", "-i", clip, "-c", "copy", "-f", "segment", "-segment_time", "2", join(dir, "s%03d.ts")]);
+  execFileSync(FFMPEG, [
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-i",
+    clip,
+    "-c",
+    "copy",
+    "-f",
+    "segment",
+    "-segment_time",
+    "2",
+    join(dir, "s%03d.ts"),
+  ]);
   return readdirSync(dir)
     .sort()
     .map((f) => readFileSync(join(dir, f)));
@@ -34,10 +51,24 @@ function segments(seconds: number): Buffer[] {
 describe("gateway with two orchestrator processes", () => {
   it("pushes real segments, survives losing an orchestrator, and plays every rendition", async () => {
     const orchs = [0, 1].map(() =>
-      spawnNode(["--mode", "orchestrator,transcoder", "-serviceAddr", "127.0.0.1:0", "-httpAddr", "127.0.0.1:0"]),
+      spawnNode([
+        "--mode",
+        "orchestrator,transcoder",
+        "-serviceAddr",
+        "127.0.0.1:0",
+        "-httpAddr",
+        "127.0.0.1:0",
+      ]),
     );
     const ports = await Promise.all(orchs.map((o) => portOf(o, "orchestrator TLS port listening")));
-    const gw = spawnNode(["--mode", "gateway", "-httpAddr", "127.0.0.1:0", "-orchAddr", ports.map((p) => `127.0.0.1:${p}`).join(",")]);
+    const gw = spawnNode([
+      "--mode",
+      "gateway",
+      "-httpAddr",
+      "127.0.0.1:0",
+      "-orchAddr",
+      ports.map((p) => `127.0.0.1:${p}`).join(","),
+    ]);
     const gwPort = await portOf(gw, "gateway HTTP server listening");
     const segs = segments(10);
     expect(segs.length).toBeGreaterThanOrEqual(5);
@@ -55,7 +86,10 @@ describe("gateway with two orchestrator processes", () => {
       });
       expect(res.status).toBe(200);
     }
-    for (const [rendition, w, h] of [["P240p30fps16x9", 426, 240], ["P360p30fps16x9", 640, 360]] as const) {
+    for (const [rendition, w, h] of [
+      ["P240p30fps16x9", 426, 240],
+      ["P360p30fps16x9", 640, 360],
+    ] as const) {
       const pl = await (await fetch(`http://127.0.0.1:${gwPort}/stream/e2e/${rendition}.m3u8`)).text();
       const uris = pl.split("\n").filter((l) => l.startsWith("/stream/"));
       expect(uris).toEqual(segs.map((_, i) => `/stream/e2e/${rendition}/${i}.ts`));
