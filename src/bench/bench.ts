@@ -1,12 +1,11 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { create } from "@bufbuild/protobuf";
 import { LpError } from "../errors/LpError.js";
+import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
 import { runProcess } from "../media/ffmpeg/runFfmpeg.js";
 import type { VideoProfile } from "../media/profiles.js";
-import type { SegmentTranscoder } from "../orchestrator/SegmentTranscoder.js";
-import { SegDataSchema } from "../protocol/gen/lp_rpc_pb.js";
+import type { TranscodeJob } from "../media/transcoder.js";
 
 /** One source segment fed to the transcoder. */
 export interface BenchSegment {
@@ -15,15 +14,41 @@ export interface BenchSegment {
 }
 
 export interface BenchOptions {
-  /** A media file or a local HLS playlist; empty generates a 1080p30 test pattern. */
-  input: string;
+  /** A media file or a local HLS playlist; empty or absent generates a 1080p30 test pattern. */
+  input?: string;
   profiles: VideoProfile[];
   concurrentSessions: number;
   /** Segments per stream (0 = all the input has). */
   segs: number;
-  ffmpegPath: string;
+  /** ffmpeg used to make and cut the input; default the bundled one. */
+  ffmpegPath?: string;
+  /** -nvidia as given (reported only: the transcoder passed in already uses the GPUs). */
+  nvidia?: string | null;
+  /** Print the report as JSON instead of a table. */
+  json?: boolean;
   /** Pace each stream at real time (default); false feeds segments back to back (soak runs). */
   realtime?: boolean;
+}
+
+/** What the bench needs from a transcoder: the media Transcoder, or the orchestrator's. */
+export interface BenchTranscoder {
+  transcode(
+    job: TranscodeJob & { sessionId: string; signal: AbortSignal },
+  ): Promise<{ renditions: { pixels: number }[]; ffmpegMs?: number }>;
+}
+
+/** Segments given, progress by callback, the report returned (the CLI's first wiring). */
+export interface BenchSegmentsDeps {
+  transcoder: BenchTranscoder;
+  segments: BenchSegment[];
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Input prepared here, progress bar and report written to `out`. */
+export interface BenchOutputDeps {
+  transcoder: BenchTranscoder;
+  out: NodeJS.WritableStream;
+  isTTY: boolean;
 }
 
 export interface SegmentRow {
@@ -34,12 +59,15 @@ export interface SegmentRow {
   ffmpegMs: number;
   overheadMs: number;
   realTimeRatio: number;
+  /** (transcode wall time - ffmpeg lifetime) / ffmpeg lifetime, in percent. */
+  overheadPercent: number;
   pixels: number;
   error?: string;
 }
 
 export interface BenchReport {
   profiles: string[];
+  nvidia: string | null;
   concurrentSessions: number;
   segments: number;
   failed: number;
@@ -60,16 +88,17 @@ export interface BenchReport {
   rows: SegmentRow[];
 }
 
-/** Cut an input (file, or generated 1080p30 test pattern) into ~2 s MPEG-TS segments. */
+/** Cut an input (file, or generated 1080p30 test pattern) into ~2 s MPEG-TS segments (livepeer_bench reads an HLS playlist instead). */
 export async function prepareSegments(
   options: Pick<BenchOptions, "input" | "segs" | "ffmpegPath">,
   workDir: string,
 ): Promise<BenchSegment[]> {
-  if (options.input.endsWith(".m3u8")) return readPlaylist(options.input, options.segs);
+  const input = options.input ?? "";
+  if (input.endsWith(".m3u8")) return readPlaylist(input, options.segs);
   // At most 10 distinct segments are made; longer runs cycle through them (see cycleSegments).
   const want = options.segs > 0 ? Math.min(options.segs, 10) : 10;
   const args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"];
-  if (options.input === "") {
+  if (input === "") {
     args.push(
       "-f",
       "lavfi",
@@ -99,7 +128,7 @@ export async function prepareSegments(
       "aac",
     );
   } else {
-    args.push("-i", options.input, "-c", "copy");
+    args.push("-i", input, "-c", "copy");
   }
   const list = join(workDir, "segments.csv");
   args.push(
@@ -115,7 +144,7 @@ export async function prepareSegments(
     "csv",
     join(workDir, "seg%05d.ts"),
   );
-  const run = await runProcess(options.ffmpegPath, args, { timeoutMs: 600_000 });
+  const run = await runProcess(options.ffmpegPath || defaultFfmpegPath(), args, { timeoutMs: 600_000 });
   if (run.code !== 0)
     throw new LpError(
       "BENCH_INPUT",
@@ -159,18 +188,40 @@ async function readPlaylist(path: string, segs: number): Promise<BenchSegment[]>
 const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
 
 /**
- * go-livepeer's livepeer_bench as `lp-node bench`: N streams fed in real time (segment k of a
- * stream starts at k x segment duration, or at once when the stream is behind), each segment
- * timed around the whole transcode and around the ffmpeg child alone.
+ * go-livepeer's livepeer_bench (cmd/livepeer_bench/livepeer_bench.go) as `lp-node bench`: N
+ * streams fed in real time (segment k of a stream starts at k x segment duration, or at once
+ * when the stream is behind), each segment timed around the whole transcode and around the
+ * ffmpeg child alone. With `out` in deps it prepares the input itself (a generated 1080p30
+ * pattern by default), draws a progress bar on a TTY and writes the table or JSON to `out`;
+ * with `segments` it only measures and returns the report.
  */
 export async function runBench(
   options: BenchOptions,
-  deps: {
-    transcoder: SegmentTranscoder;
-    segments: BenchSegment[];
-    onProgress?: (done: number, total: number) => void;
-  },
+  deps: BenchSegmentsDeps | BenchOutputDeps,
 ): Promise<BenchReport> {
+  if ("segments" in deps) return measure(options, deps);
+  const { out, isTTY, transcoder } = deps;
+  const report = await withWorkDir(async (dir) => {
+    if (!options.json && isTTY) out.write(`preparing ${options.input || "a 1080p30 test pattern"}...\n`);
+    const segments = cycleSegments(await prepareSegments(options, dir), options.segs);
+    return measure(options, {
+      transcoder,
+      segments,
+      onProgress: isTTY && !options.json ? (done, total) => out.write(progressBar(done, total)) : undefined,
+    });
+  });
+  out.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  return report;
+}
+
+/** One progress-bar frame for a TTY (carriage return, no newline until the end). */
+export function progressBar(done: number, total: number, width = 30): string {
+  const filled = total > 0 ? Math.round((done / total) * width) : width;
+  const end = done >= total ? "\n" : "";
+  return `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} segments${end}`;
+}
+
+async function measure(options: BenchOptions, deps: BenchSegmentsDeps): Promise<BenchReport> {
   const memStart = process.memoryUsage();
   let rssMax = memStart.rss;
   const total = deps.segments.length * options.concurrentSessions;
@@ -193,6 +244,7 @@ export async function runBench(
         ffmpegMs: 0,
         overheadMs: 0,
         realTimeRatio: 0,
+        overheadPercent: 0,
         pixels: 0,
       };
       try {
@@ -203,12 +255,12 @@ export async function runBench(
           data: seg.data,
           durationMs: seg.durationMs,
           profiles: options.profiles,
-          segData: create(SegDataSchema),
           signal: new AbortController().signal,
         });
         row.transcodeMs = performance.now() - started;
         row.ffmpegMs = out.ffmpegMs ?? row.transcodeMs;
         row.overheadMs = Math.max(0, row.transcodeMs - row.ffmpegMs);
+        row.overheadPercent = row.ffmpegMs > 0 ? (row.overheadMs / row.ffmpegMs) * 100 : 0;
         row.pixels = out.renditions.reduce((a, r) => a + r.pixels, 0);
       } catch (err) {
         row.transcodeMs = performance.now() - started;
@@ -229,6 +281,7 @@ export async function runBench(
   const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
   return {
     profiles: options.profiles.map((p) => p.name),
+    nvidia: options.nvidia || null,
     concurrentSessions: options.concurrentSessions,
     segments: rows.length,
     failed: rows.length - ok.length,
@@ -254,12 +307,12 @@ export async function runBench(
 /** The human-readable table printed at the end of a run. */
 export function formatReport(r: BenchReport): string {
   const lines = [
-    `profiles: ${r.profiles.join(", ")}   streams: ${r.concurrentSessions}   segments: ${r.segments} (${r.failed} failed)`,
+    `profiles: ${r.profiles.join(", ")}   streams: ${r.concurrentSessions}   segments: ${r.segments} (${r.failed} failed)   ${r.nvidia ? `nvidia: ${r.nvidia}` : "cpu"}`,
     "",
-    "stream  seq  dur(ms)  transcode(ms)  ffmpeg(ms)  overhead(ms)  realtime  pixels",
+    "stream  seq  dur(ms)  transcode(ms)  ffmpeg(ms)  overhead(ms)  overhead%  realtime  pixels",
     ...r.rows.map(
       (x) =>
-        `${String(x.stream).padStart(6)}  ${String(x.seq).padStart(3)}  ${String(x.durationMs).padStart(7)}  ${x.transcodeMs.toFixed(0).padStart(13)}  ${x.ffmpegMs.toFixed(0).padStart(10)}  ${x.overheadMs.toFixed(1).padStart(12)}  ${x.realTimeRatio.toFixed(3).padStart(8)}  ${x.error ? `error: ${x.error}` : x.pixels}`,
+        `${String(x.stream).padStart(6)}  ${String(x.seq).padStart(3)}  ${String(x.durationMs).padStart(7)}  ${x.transcodeMs.toFixed(0).padStart(13)}  ${x.ffmpegMs.toFixed(0).padStart(10)}  ${x.overheadMs.toFixed(1).padStart(12)}  ${x.overheadPercent.toFixed(2).padStart(9)}  ${x.realTimeRatio.toFixed(3).padStart(8)}  ${x.error ? `error: ${x.error}` : x.pixels}`,
     ),
     "",
     `real-time ratio: mean ${r.realTimeRatio} (p95 ${r.realTimeRatioP95}); a node keeps up when it is at most 0.8`,

@@ -17,13 +17,16 @@ export function parseCodecList(text: string): Set<string> {
   return out;
 }
 
-/** Ask an ffmpeg binary what it can encode and decode (once per process start). */
+/** Ask an ffmpeg binary what it can encode and decode (once per process start; go-livepeer has this fixed at build time). */
 export async function detectCodecs(ffmpegPath: string): Promise<CodecSupport> {
   // ffmpeg prints these lists on stdout.
   const list = (flag: string) =>
     new Promise<string>((resolve, reject) =>
-      execFile(ffmpegPath, ["-hide_banner", flag], { timeout: 15_000, maxBuffer: 8 << 20 }, (err, stdout) =>
-        err ? reject(err) : resolve(stdout),
+      execFile(
+        ffmpegPath,
+        ["-hide_banner", flag],
+        { timeout: 15_000, killSignal: "SIGKILL", maxBuffer: 8 << 20 },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
       ),
     );
   return {
@@ -68,4 +71,44 @@ export function transcodingCapabilities(
   if (codecs.decoders.has("vp8")) caps.push(Capability.VP8_Decode);
   if (codecs.decoders.has("vp9")) caps.push(Capability.VP9_Decode);
   return caps.sort((a, b) => a - b);
+}
+
+/** The video codecs go-livepeer transcodes. */
+export type MediaCodec = "h264" | "hevc" | "vp8" | "vp9";
+
+/** Per codec: can this ffmpeg decode it, encode it in software, encode it with NVENC. */
+export type CodecCapabilities = Record<
+  MediaCodec,
+  { decode: boolean; encode: boolean; nvencEncode: boolean }
+>;
+
+const SOFTWARE_ENCODERS: Record<MediaCodec, string> = {
+  h264: "libx264",
+  hevc: "libx265",
+  vp8: "libvpx",
+  vp9: "libvpx-vp9",
+};
+const NVENC_ENCODERS: Record<MediaCodec, string | null> = {
+  h264: "h264_nvenc",
+  hevc: "hevc_nvenc",
+  vp8: null,
+  vp9: null,
+};
+
+/** Which of H.264/HEVC/VP8/VP9 a parsed -decoders/-encoders list supports (lpms' build decides this in go-livepeer). */
+export function codecCapabilities(codecs: CodecSupport): CodecCapabilities {
+  const one = (c: MediaCodec) => {
+    const nvenc = NVENC_ENCODERS[c];
+    return {
+      decode: codecs.decoders.has(c) || (c === "vp9" && codecs.decoders.has("libvpx-vp9")),
+      encode: codecs.encoders.has(SOFTWARE_ENCODERS[c]),
+      nvencEncode: nvenc !== null && codecs.encoders.has(nvenc),
+    };
+  };
+  return { h264: one("h264"), hevc: one("hevc"), vp8: one("vp8"), vp9: one("vp9") };
+}
+
+/** Run `ffmpeg -encoders` and `-decoders` once and say which codecs it can decode and encode. */
+export async function detectCapabilities(ffmpegPath: string): Promise<CodecCapabilities> {
+  return codecCapabilities(await detectCodecs(ffmpegPath));
 }

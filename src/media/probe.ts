@@ -1,4 +1,7 @@
 import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { LpError } from "../errors/LpError.js";
 import { defaultFfprobePath, ffprobeEnv } from "./ffmpeg/binaries.js";
 
@@ -17,14 +20,35 @@ export interface ProbeResult {
   audio: { codec: string } | null;
 }
 
+export interface ProbeOptions {
+  countFrames?: boolean;
+  ffprobePath?: string;
+  /** Kill ffprobe after this long; default 30 s. */
+  timeoutMs?: number;
+  /** Where a buffer is written for ffprobe; default the OS temp dir. */
+  workDir?: string;
+}
+
 /**
- * ffprobe a file, counting frames when asked. Runs with the GCONV_PATH workaround, and turns a
- * crash or bad output into an LpError instead of throwing something unexpected.
+ * ffprobe a file or an in-memory segment (lpms ffmpeg/extras.c GetCodecInfo, as a child
+ * process), counting frames when asked. Runs with the GCONV_PATH workaround, and turns a crash,
+ * a timeout or bad output into an LpError instead of throwing something unexpected.
  */
-export function probe(
-  file: string,
-  options: { countFrames?: boolean; ffprobePath?: string } = {},
-): Promise<ProbeResult> {
+export async function probe(input: string | Buffer, options: ProbeOptions = {}): Promise<ProbeResult> {
+  if (typeof input === "string") return probeFile(input, options);
+  const dir = await mkdtemp(join(options.workDir ?? tmpdir(), "lp-probe-"));
+  try {
+    // ffprobe needs a seekable file for MP4 (the moov box may sit at the end).
+    const isMp4 = input.subarray(4, 8).toString("latin1") === "ftyp";
+    const file = join(dir, isMp4 ? "in.mp4" : "in.ts");
+    await writeFile(file, input);
+    return await probeFile(file, options);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function probeFile(file: string, options: ProbeOptions): Promise<ProbeResult> {
   const args = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams"];
   if (options.countFrames) args.push("-count_frames");
   args.push(file);
@@ -32,11 +56,21 @@ export function probe(
     execFile(
       options.ffprobePath ?? defaultFfprobePath(),
       args,
-      { env: ffprobeEnv(), timeout: 30_000, maxBuffer: 16 << 20 },
+      {
+        env: ffprobeEnv(),
+        timeout: options.timeoutMs ?? 30_000,
+        killSignal: "SIGKILL",
+        maxBuffer: 16 << 20,
+      },
       (err, stdout, stderr) => {
         if (err) {
           reject(
-            new LpError("PROBE_FAILED", `ffprobe failed on ${file}: ${String(stderr).trim() || err.message}`),
+            new LpError(
+              "PROBE_FAILED",
+              `ffprobe failed on ${file}: ${String(stderr).trim().split("\n").pop() || err.message}${
+                err.signal ? ` (killed by ${err.signal})` : ""
+              }`,
+            ),
           );
           return;
         }

@@ -31,34 +31,73 @@ export function isNonRetryable(text: string): boolean {
   return NON_RETRYABLE.some((t) => text.includes(t));
 }
 
+/** ffmpeg's texts when the driver refuses another NVENC session (consumer cards' session cap). */
+const NVENC_SESSION_CAP =
+  /OpenEncodeSessionEx failed: out of memory|out of memory \(10\)|incompatible client key \(21\)/i;
+
+/** Whether ffmpeg's stderr says the NVENC session cap was hit (go-livepeer issue #2230). */
+export function isNvencSessionCapError(stderr: string): boolean {
+  return NVENC_SESSION_CAP.test(stderr);
+}
+
+/** Rules from ffmpeg's stderr to go-livepeer's texts, first match wins. */
+const RULES: { re: RegExp; code: string; text: string }[] = [
+  { re: NVENC_SESSION_CAP, code: "NVENC_SESSIONS", text: "Cannot allocate memory" },
+  // No video stream at all (audio-only segment).
+  {
+    re: /matches no streams|does not contain any stream|Output file #\d+ does not contain/,
+    code: "NO_VIDEO",
+    text: "TranscoderInvalidVideo",
+  },
+  // A video stream without a single frame (zero-frame segment: lpms' NEEDS_BYPASS case).
+  {
+    re: /Cannot determine format of input stream \d+:\d+ after EOF/,
+    code: "ZERO_FRAMES",
+    text: "TranscoderInvalidVideo",
+  },
+  {
+    re: /Decoder \(codec [^)]*\) not found|Decoding requested, but no decoder found|not on whitelist/,
+    code: "UNSUPPORTED_CODEC",
+    text: "Unsupported input codec",
+  },
+  { re: /Unknown encoder|Encoder \(codec [^)]*\) not found/, code: "ENCODER", text: "Encoder not found" },
+  {
+    re: /Impossible to convert between the formats|Unsupported pixel format|doesn't support hardware|Unsupported input format/,
+    code: "PIXEL_FORMAT",
+    text: "Unsupported input pixel format",
+  },
+  {
+    re: /Error (reinitializing|initializing) filters?|Error configuring filter|Failed to configure/,
+    code: "FILTERGRAPH",
+    text: "Error initializing filtergraph",
+  },
+  {
+    re: /Invalid data found when processing input|could not find codec parameters|moov atom not found/,
+    code: "INVALID_INPUT",
+    text: "Invalid data found when processing input",
+  },
+  { re: /Unrecognized option|Option not found/, code: "OPTION", text: "Option not found" },
+  { re: /Invalid argument/, code: "INVALID_ARGUMENT", text: "Invalid argument" },
+];
+
 /**
- * Map a failed ffmpeg run to go-livepeer's error text and class (lpms ffmpeg_errors.go): what
- * the gateway reads in TranscodeResult.error and uses to decide on a retry.
+ * Map a failed ffmpeg run to go-livepeer's error text (lpms ffmpeg_errors.go) and retry class
+ * (server/broadcast.go isNonRetryableError: retryable unless the text is in NonRetryableErrs),
+ * which the gateway reads in TranscodeResult.error to decide on a retry.
  */
 export function classifyFfmpegFailure(stderr: string): LpError {
-  const has = (re: RegExp) => re.test(stderr);
-  const fail = (code: string, text: string, retryable: boolean) => new LpError(code, text, { retryable });
-  if (has(/OpenEncodeSessionEx failed|out of memory \(10\)|incompatible client key/i)) {
-    return fail("NVENC_SESSIONS", "Cannot allocate memory", true);
+  for (const rule of RULES) {
+    if (rule.re.test(stderr)) {
+      return new LpError(rule.code, rule.text, { retryable: !isNonRetryable(rule.text) });
+    }
   }
-  if (has(/matches no streams|does not contain any stream|Output file #\d+ does not contain/)) {
-    return fail("NO_VIDEO", "TranscoderInvalidVideo", false);
-  }
-  if (has(/Decoder \(codec [^)]*\) not found|Decoding requested, but no decoder found/)) {
-    return fail("UNSUPPORTED_CODEC", "Unsupported input codec", false);
-  }
-  if (has(/Unknown encoder|Encoder \(codec [^)]*\) not found/))
-    return fail("ENCODER", "Encoder not found", false);
-  if (has(/Impossible to convert between the formats|Unsupported pixel format|doesn't support hardware/)) {
-    return fail("PIXEL_FORMAT", "Unsupported input pixel format", false);
-  }
-  if (has(/Error (reinitializing|initializing) filters?|Error configuring filter|Failed to configure/)) {
-    return fail("FILTERGRAPH", "Error initializing filtergraph", false);
-  }
-  if (has(/Invalid data found when processing input|could not find codec parameters|moov atom not found/)) {
-    return fail("INVALID_INPUT", "Invalid data found when processing input", false);
-  }
-  if (has(/Invalid argument/)) return fail("INVALID_ARGUMENT", "Invalid argument", false);
-  const last = stderr.trim().split(/\r?\n/).filter(Boolean).pop() ?? "ffmpeg failed";
-  return fail("FFMPEG_EXITED", last.slice(0, 300), true);
+  const last =
+    stderr
+      .trim()
+      .split(/\r?\n/)
+      .filter(
+        (l) => l.trim() !== "" && !/^\[AVIOContext|^\s*Last message repeated|^Conversion failed/.test(l),
+      )
+      .pop() ?? "ffmpeg failed";
+  return new LpError("FFMPEG_EXITED", last.slice(0, 300), { retryable: !isNonRetryable(last) });
 }

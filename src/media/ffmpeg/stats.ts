@@ -14,7 +14,8 @@ export interface FfmpegStats {
 }
 
 /**
- * Parse ffmpeg's stderr: the input and output stream headers ("Stream #1:0: Video: ..., 426x240")
+ * Our source of lpms' pixel counts (transcoder.c decoded pixels, encoder.c encoded pixels per
+ * output): parse ffmpeg's stderr: the input and output stream headers ("Stream #1:0: Video: ..., 426x240")
  * and the end-of-run lines ("Output stream #1:0 (video): 60 frames encoded").
  */
 export function parseFfmpegStats(stderr: string): FfmpegStats {

@@ -57,6 +57,41 @@ export function scaleExpressions(p: VideoProfile): { w: string; h: string } {
   return { w, h };
 }
 
+/**
+ * Decoders a segment may use: the video codecs go-livepeer advertises (H.264, HEVC, VP8, VP9)
+ * and the usual audio codecs of ingest. lpms' FFmpeg build only has decoders for these, so any
+ * other input codec fails there as "Unsupported input codec"; ffmpeg's codec whitelist gives the
+ * same answer here instead of quietly decoding MPEG-2 or ProRes.
+ */
+export const DECODER_WHITELIST = [
+  "h264",
+  "hevc",
+  "vp8",
+  "vp9",
+  "libvpx",
+  "libvpx-vp9",
+  "aac",
+  "aac_fixed",
+  "aac_latm",
+  "mp3",
+  "mp3float",
+  "mp2",
+  "mp2float",
+  "ac3",
+  "ac3_fixed",
+  "eac3",
+  "opus",
+  "libopus",
+  "vorbis",
+  "flac",
+  "alac",
+  "pcm_s16le",
+  "pcm_s16be",
+  "pcm_s24le",
+  "pcm_bluray",
+  "pcm_dvd",
+];
+
 export interface TranscodeArgsInput {
   input: string;
   outputs: { path: string; profile: VideoProfile }[];
@@ -64,14 +99,64 @@ export interface TranscodeArgsInput {
   gpu: string | null;
   /** Use scale_npp (Livepeer's FFmpeg build) instead of scale_cuda on GPU. */
   npp?: boolean;
+  /** Decoders allowed; default DECODER_WHITELIST, null allows any. */
+  decoders?: readonly string[] | null;
 }
 
 const CPU_ENCODERS = { h264: "libx264", h265: "libx265", vp8: "libvpx", vp9: "libvpx-vp9" } as const;
 const GPU_ENCODERS = { h264: "h264_nvenc", h265: "hevc_nvenc", vp8: null, vp9: null } as const;
 
-/** Encoder name for a profile on CPU or GPU; null when the GPU has no such encoder. */
+/** Encoder name for a profile on CPU or GPU (lpms ffmpeg.go configEncoder); null when the GPU has none. */
 export function encoderFor(p: VideoProfile, gpu: boolean): string | null {
   return gpu ? GPU_ENCODERS[p.codec] : CPU_ENCODERS[p.codec];
+}
+
+/** The scaler (and fps) chain of one rendition (lpms ffmpeg.go filter strings). */
+export function filterChain(p: VideoProfile, gpu: boolean, npp = false): string {
+  const { w, h } = scaleExpressions(p);
+  let chain: string;
+  if (!gpu) chain = `scale=w='${w}':h='${h}',format=yuv420p`;
+  else {
+    chain = npp ? `scale_npp=w='${w}':h='${h}':interp_algo=super` : `scale_cuda=w='${w}':h='${h}'`;
+    // No NVENC encoder for this codec: bring the scaled frames to system memory for the CPU encoder.
+    if (encoderFor(p, true) === null) chain += ",hwdownload,format=nv12,format=yuv420p";
+  }
+  if (p.fps > 0) chain += `,fps=${p.fps}/${p.fpsDen || 1}`;
+  return chain;
+}
+
+/** Encoder options of one rendition (lpms ffmpeg.go createCOutputParams, encoder.c open_output). */
+export function encoderArgs(p: VideoProfile, gpu: boolean): string[] {
+  const hw = gpu && encoderFor(p, true) !== null;
+  const encoder = encoderFor(p, hw) ?? CPU_ENCODERS[p.codec];
+  const args = ["-c:v", encoder];
+  const br = String(p.bitrate);
+  if (p.bitrate > 0) args.push("-b:v", br, "-minrate", br, "-maxrate", br, "-bufsize", br);
+  if (p.codec === "h264" || p.codec === "h265") {
+    // NVENC never gets B-frames here (lpms: none for the default profile, and none with fps
+    // passthrough because of NVENC's DTS handling); x264 follows the encoder profile.
+    const noB = hw || p.profile === "baseline" || p.profile === "constrained-high";
+    args.push("-preset", "medium", "-forced-idr", "1", "-bf", noB ? "0" : "3");
+    if (encoder === "hevc_nvenc") args.push("-tier", "high");
+    if (p.codec === "h264" && p.profile !== "none") {
+      args.push("-profile:v", p.profile === "constrained-high" ? "high" : p.profile);
+    }
+  }
+  if (p.quality > 0) {
+    if (hw) {
+      if (p.quality + 7 <= 51) args.push("-cq", String(p.quality + 7));
+    } else args.push("-crf", String(p.quality));
+  }
+  if (p.gopMs === -1) args.push("-g", hw ? "0" : "1");
+  else if (p.gopMs > 0) {
+    const secs = p.gopMs / 1000;
+    if (p.fps > 0) args.push("-g", String(Math.max(1, Math.floor(secs * p.fps))));
+    else {
+      // Timestamps are the source's (-copyts), so count from the first frame, not from t=0.
+      args.push("-force_key_frames", `expr:if(isnan(prev_forced_t),1,gte(t-prev_forced_t,${secs}))`);
+    }
+  }
+  return args;
 }
 
 /**
@@ -84,50 +169,22 @@ export function encoderFor(p: VideoProfile, gpu: boolean): string | null {
 export function transcodeArgs(job: TranscodeArgsInput): string[] {
   const gpu = job.gpu !== null;
   const args = ["-hide_banner", "-nostdin", "-v", "verbose", "-y"];
+  const decoders = job.decoders === undefined ? DECODER_WHITELIST : job.decoders;
+  if (decoders !== null) args.push("-codec_whitelist", decoders.join(","));
   if (gpu) args.push("-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-hwaccel_device", job.gpu!);
   args.push("-i", job.input);
   const n = job.outputs.length;
   const labels = job.outputs.map((_, i) => `s${i}`);
-  const chains = job.outputs.map(({ profile: p }, i) => {
-    const { w, h } = scaleExpressions(p);
-    const scaler = gpu
-      ? job.npp
-        ? `scale_npp=w='${w}':h='${h}':interp_algo=super`
-        : `scale_cuda=w='${w}':h='${h}'`
-      : `scale=w='${w}':h='${h}',format=yuv420p`;
-    const fps = p.fps > 0 ? `,fps=${p.fps}/${p.fpsDen || 1}` : "";
-    return `[${labels[i]}]${scaler}${fps}[v${i}]`;
-  });
+  const chains = job.outputs.map(
+    ({ profile: p }, i) => `[${labels[i]}]${filterChain(p, gpu, job.npp ?? false)}[v${i}]`,
+  );
   const split = n === 1 ? `[0:v:0]null[s0]` : `[0:v:0]split=${n}${labels.map((l) => `[${l}]`).join("")}`;
   args.push("-filter_complex", [split, ...chains].join(";"));
   job.outputs.forEach(({ path, profile: p }, i) => {
-    args.push("-map", `[v${i}]`, "-map", "0:a?");
-    const encoder = encoderFor(p, gpu) ?? CPU_ENCODERS[p.codec];
-    args.push("-c:v", encoder);
-    const br = String(p.bitrate);
-    if (p.bitrate > 0) args.push("-b:v", br, "-minrate", br, "-maxrate", br, "-bufsize", br);
-    if (p.codec === "h264" || p.codec === "h265") {
-      if (gpu) args.push("-preset", "p4", "-forced-idr", "1", "-bf", "0");
-      else {
-        args.push("-forced-idr", "1");
-        const noB = p.profile === "baseline" || p.profile === "constrained-high";
-        args.push("-bf", noB ? "0" : "3");
-      }
-      if (p.codec === "h264" && p.profile !== "none") {
-        args.push("-profile:v", p.profile === "constrained-high" ? "high" : p.profile);
-      }
-    }
-    if (p.quality > 0) {
-      if (gpu) {
-        if (p.quality + 7 <= 51) args.push("-cq", String(p.quality + 7));
-      } else args.push("-crf", String(p.quality));
-    }
-    if (p.gopMs === -1) args.push("-g", "1");
-    else if (p.gopMs > 0) {
-      if (p.fps > 0) args.push("-g", String(Math.max(1, Math.floor((p.gopMs / 1000) * p.fps))));
-      else args.push("-force_key_frames", `expr:gte(t,n_forced*${p.gopMs / 1000})`);
-    }
+    args.push("-map", `[v${i}]`, "-map", "0:a?", ...encoderArgs(p, gpu));
     args.push("-c:a", "copy", "-copyts", "-muxdelay", "0", "-muxpreload", "0");
+    // Audio packets wait in the muxer until the first video packet: allow a whole segment's worth.
+    args.push("-max_muxing_queue_size", "4096");
     if (p.format === "mp4") args.push("-f", "mp4", "-movflags", "+faststart");
     else args.push("-f", "mpegts");
     args.push(path);

@@ -17,9 +17,19 @@ export const NVIDIA_SMI_ARGS = [
   "--format=csv,noheader,nounits",
 ];
 
-/** Parse `nvidia-smi --query-gpu=... --format=csv,noheader,nounits` output. */
+/**
+ * Parse `nvidia-smi --query-gpu=... --format=csv,noheader,nounits` output (our stand-in for
+ * go-livepeer's ghw-based detectNvidiaDevices in common/util.go). "No devices were found" is an
+ * empty list; a driver failure message is an LpError carrying it.
+ */
 export function parseNvidiaSmi(text: string): GpuInfo[] {
   const gpus: GpuInfo[] = [];
+  if (/^No devices were found/m.test(text)) return gpus;
+  if (
+    /NVIDIA-SMI has failed|couldn't communicate with the NVIDIA driver|Failed to initialize NVML/i.test(text)
+  ) {
+    throw new LpError("NVIDIA_SMI", `nvidia-smi: ${text.trim().split(/\r?\n/)[0]}`);
+  }
   for (const line of text.split(/\r?\n/)) {
     if (line.trim() === "") continue;
     const cols = line.split(",").map((c) => c.trim());
@@ -41,8 +51,15 @@ export function parseNvidiaSmi(text: string): GpuInfo[] {
 /** Run nvidia-smi; "not found" and failures become a clear LpError. */
 export function queryGpus(binary = "nvidia-smi"): Promise<GpuInfo[]> {
   return new Promise((resolve, reject) =>
-    execFile(binary, NVIDIA_SMI_ARGS, { timeout: 10_000 }, (err, stdout) => {
-      if (err) reject(new LpError("NVIDIA_SMI", `nvidia-smi failed: ${err.message}`));
+    execFile(binary, NVIDIA_SMI_ARGS, { timeout: 10_000, killSignal: "SIGKILL" }, (err, stdout) => {
+      // nvidia-smi prints driver problems on stdout and exits non-zero.
+      if (err && /NVIDIA-SMI has failed|No devices were found/.test(String(stdout))) {
+        try {
+          resolve(parseNvidiaSmi(String(stdout)));
+        } catch (e) {
+          reject(e);
+        }
+      } else if (err) reject(new LpError("NVIDIA_SMI", `nvidia-smi failed: ${err.message}`));
       else {
         try {
           resolve(parseNvidiaSmi(stdout));

@@ -1,0 +1,80 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LpError } from "../../errors/LpError.js";
+import { classifyFfmpegFailure } from "../ffmpeg/errors.js";
+import { runProcess } from "../ffmpeg/runFfmpeg.js";
+import { transcodeArgs } from "../ffmpeg/transcodeArgs.js";
+import { PRESETS } from "../profiles.js";
+import type { CapabilityTest, CapabilityTestRunner } from "./startupTest.js";
+
+const CLIP_ENCODERS = { h264: "libx264", hevc: "libx265", vp8: "libvpx", vp9: "libvpx-vp9" } as const;
+
+/** argv that makes a 1 s test clip for a capability test (go-livepeer embeds such clips instead). */
+export function testClipArgs(input: CapabilityTest["input"], out: string): string[] {
+  const args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"];
+  args.push("-i", `testsrc=size=${input.size}x${input.size}:rate=30`, "-t", "1");
+  args.push("-c:v", CLIP_ENCODERS[input.codec], "-pix_fmt", input.pixFmt);
+  args.push("-f", input.codec === "vp8" || input.codec === "vp9" ? "webm" : "mpegts", out);
+  return args;
+}
+
+/**
+ * The real runner behind testTranscoderCapabilities (go-livepeer core/transcoder.go
+ * testTranscode): makes each test clip once with this ffmpeg, then transcodes it on the GPU into
+ * N identical 146x146 renditions. A clip this ffmpeg cannot make fails that test. `close()`
+ * removes the clips.
+ */
+export async function createGpuTestRunner(options: {
+  ffmpegPath: string;
+  npp?: boolean;
+  workDir?: string;
+  timeoutMs?: number;
+}): Promise<{ run: CapabilityTestRunner; close: () => Promise<void> }> {
+  const dir = await mkdtemp(join(options.workDir ?? tmpdir(), "lp-gputest-"));
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const clips = new Map<string, Promise<string>>();
+  let runs = 0;
+  const clip = (input: CapabilityTest["input"]): Promise<string> => {
+    const key = `${input.codec}-${input.pixFmt}-${input.size}`;
+    let p = clips.get(key);
+    if (!p) {
+      const ext = input.codec === "vp8" || input.codec === "vp9" ? "webm" : "ts";
+      const file = join(dir, `${key}.${ext}`);
+      p = runProcess(options.ffmpegPath, testClipArgs(input, file), { timeoutMs }).then((r) => {
+        if (r.code !== 0) {
+          throw new LpError(
+            "GPU_TEST_CLIP",
+            `cannot make the ${key} test clip: ${r.stderr.trim().slice(-300)}`,
+          );
+        }
+        return file;
+      });
+      clips.set(key, p);
+    }
+    return p;
+  };
+  const run: CapabilityTestRunner = async (device, test, renditions) => {
+    const input = await clip(test.input);
+    const profile = {
+      ...PRESETS["P144p30fps16x9"]!,
+      width: 146,
+      height: 146,
+      bitrate: 1_000_000,
+      codec: test.output,
+    };
+    const n = runs++;
+    const outputs = Array.from({ length: renditions }, (_, i) => ({
+      path: join(dir, `out-${n}-${i}.ts`),
+      profile: { ...profile, name: `test${i}` },
+    }));
+    const args = transcodeArgs({ input, outputs, gpu: device, npp: options.npp ?? false, decoders: null });
+    try {
+      const r = await runProcess(options.ffmpegPath, args, { timeoutMs });
+      if (r.code !== 0) throw classifyFfmpegFailure(r.stderr);
+    } finally {
+      await Promise.all(outputs.map((o) => rm(o.path, { force: true })));
+    }
+  };
+  return { run, close: () => rm(dir, { recursive: true, force: true }) };
+}

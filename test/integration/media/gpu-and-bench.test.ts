@@ -1,0 +1,60 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { runBench } from "../../../src/bench/bench.js";
+import { silentLogger } from "../../../src/logger/logger.js";
+import { liveChildren } from "../../../src/media/ffmpeg/runFfmpeg.js";
+import { CAPABILITY_TESTS, testTranscoderCapabilities } from "../../../src/media/gpu/startupTest.js";
+import { createGpuTestRunner } from "../../../src/media/gpu/testRunner.js";
+import { PRESETS } from "../../../src/media/profiles.js";
+import { LocalTranscoder } from "../../../src/media/transcoder.js";
+import { FFMPEG, makeClip, removeClips } from "../../helpers/media.js";
+
+afterAll(() => removeClips());
+
+describe("GPU startup test on a machine without a usable GPU", () => {
+  it("fails the required H.264 test with a clear message and leaves nothing behind", async () => {
+    const runner = await createGpuTestRunner({ ffmpegPath: FFMPEG, timeoutMs: 20_000 });
+    try {
+      await expect(
+        testTranscoderCapabilities(["0"], CAPABILITY_TESTS, runner.run, silentLogger()),
+      ).rejects.toThrow(/required capability "H.264" is not supported on hardware \(device 0\)/);
+    } finally {
+      await runner.close();
+    }
+    expect(liveChildren.size).toBe(0);
+  });
+});
+
+describe("bench", () => {
+  it("cuts an input into segments, transcodes them in real time and writes a JSON report", async () => {
+    const input = makeClip({ width: 320, height: 240, seconds: 4 });
+    let text = "";
+    const out = {
+      write(chunk: string) {
+        text += chunk;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
+    const transcoder = new LocalTranscoder({ ffmpegPath: FFMPEG }, { logger: silentLogger() });
+    const report = await runBench(
+      {
+        input,
+        profiles: [PRESETS["P144p30fps16x9"]!],
+        concurrentSessions: 2,
+        segs: 2,
+        nvidia: null,
+        json: true,
+      },
+      { transcoder, out, isTTY: false },
+    );
+    const json = JSON.parse(text) as typeof report;
+    expect(json.segments).toBe(4);
+    expect(json.failed).toBe(0);
+    expect(json.realTimeRatio).toBeGreaterThan(0);
+    expect(json.overheadPercent).toBeGreaterThanOrEqual(0);
+    expect(json.rows).toHaveLength(4);
+    expect(json.rows[0]).toMatchObject({ stream: 0, seq: 0 });
+    expect(json.rows.every((r) => r.pixels % (256 * 192) === 0 && r.pixels > 0)).toBe(true);
+    expect(json.memory.heapStartMiB).toBeGreaterThan(0);
+    expect(liveChildren.size).toBe(0);
+  });
+});
