@@ -144,7 +144,7 @@ export const FLAGS: readonly FlagDef[] = [
       name: "rtmpAddr",
       type: "string",
       default: "",
-      status: planned,
+      status: supported,
       describe: "Gateway RTMP ingest address (default 127.0.0.1:1935)",
     },
     {
@@ -365,7 +365,7 @@ export const FLAGS: readonly FlagDef[] = [
       name: "currentManifest",
       type: "boolean",
       default: false,
-      status: planned,
+      status: supported,
       describe: "Expose the latest stream as /stream/current.m3u8",
     },
     {

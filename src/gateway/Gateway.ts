@@ -28,6 +28,8 @@ export interface GatewayOptions {
 /** One live stream: its playlists, profiles, pool and counters. */
 export interface Stream {
   manifestId: string;
+  /** How the stream arrives. */
+  ingest: "rtmp" | "http";
   profiles: ProfileSpec[];
   caps: Capabilities;
   pool: OrchestratorPool;
@@ -80,14 +82,25 @@ export class Gateway {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Get or create the stream, with profiles from the push's configuration header or the defaults. */
+  /** The manifest ID of the stream started last (for -currentManifest). */
+  lastManifestId: string | null = null;
+
+  /**
+   * Get or create the stream, with profiles from the push's configuration header or the
+   * defaults. An RTMP publish (`exclusive`) refuses a manifest ID that is live already, as
+   * go-livepeer does; HTTP pushes to a live RTMP stream are refused too.
+   */
   stream(
     manifestId: string,
     profiles: ProfileSpec[] | null,
     source: { width: number; height: number },
+    ingest: "rtmp" | "http" = "http",
   ): Stream {
     let s = this.streams.get(manifestId);
     if (s && !s.playlists.ended) {
+      if (ingest === "rtmp" || s.ingest === "rtmp") {
+        throw new SegmentFailure(`stream ${manifestId} is already being published`, 409);
+      }
       s.lastSeen = Date.now();
       return s;
     }
@@ -100,6 +113,7 @@ export class Gateway {
     playlists.setVariants(source, chosen);
     s = {
       manifestId,
+      ingest,
       profiles: chosen,
       caps,
       pool: new OrchestratorPool(
@@ -120,6 +134,7 @@ export class Gateway {
     };
     this.streams.set(manifestId, s);
     this.endedAt.delete(manifestId);
+    this.lastManifestId = manifestId;
     this.deps.logger.info({ manifestID: manifestId, profiles: chosen.map((p) => p.name) }, "stream started");
     return s;
   }
@@ -210,13 +225,31 @@ export class Gateway {
     throw new SegmentFailure(text, 422);
   }
 
-  /** End a stream: ENDLIST now, storage dropped after the retention time. */
+  /** The source's size, once known (RTMP metadata), for the master playlist. */
+  setSourceSize(s: Stream, width: number, height: number): void {
+    if (width > 0 && height > 0) s.playlists.setVariants({ width, height }, s.profiles);
+  }
+
+  /**
+   * End a stream: ENDLIST now, storage dropped after the retention time, and every orchestrator
+   * it used told to free its session (EndTranscodingSession, best effort).
+   */
   end(manifestId: string): void {
     const s = this.streams.get(manifestId);
     if (!s || s.playlists.ended) return;
     s.playlists.ended = true;
     this.endedAt.set(manifestId, Date.now());
     this.deps.logger.info({ manifestID: manifestId, ok: s.ok, failed: s.failed }, "stream ended");
+    for (const sess of s.pool.known) {
+      this.deps.client
+        .endSession(sess.uri, sess.info)
+        .catch((err) =>
+          this.deps.logger.debug(
+            { manifestID: manifestId, orchestrator: sess.uri, err: errorMessage(err) },
+            "EndTranscodingSession failed",
+          ),
+        );
+    }
   }
 
   private sweep(): void {

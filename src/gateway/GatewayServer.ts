@@ -42,7 +42,7 @@ export class GatewayServer implements Service {
   private boundPort = 0;
 
   constructor(
-    private readonly options: { addr: HostPort; httpIngest: boolean },
+    private readonly options: { addr: HostPort; httpIngest: boolean; currentManifest?: boolean },
     private readonly deps: { logger: Logger; gateway: Gateway; store: MemoryStore },
   ) {}
 
@@ -173,7 +173,11 @@ export class GatewayServer implements Service {
         .header("Connection", "keep-alive")
         .send(body);
     if (path.endsWith(".m3u8")) {
-      const base = path.slice(0, -5);
+      let base = path.slice(0, -5);
+      // -currentManifest: /stream/current.m3u8 is the master playlist of the latest stream.
+      if (base === "current" && this.options.currentManifest && !this.deps.gateway.streams.has("current")) {
+        base = this.deps.gateway.lastManifestId ?? "";
+      }
       const master = this.deps.gateway.streams.get(base);
       if (master) return playlist(master.playlists.master());
       const slash = base.lastIndexOf("/");

@@ -100,6 +100,15 @@ export class OrchestratorClient {
     );
   }
 
+  /** Tell an orchestrator a stream ended so it frees the session now (EndTranscodingSession). */
+  async endSession(uri: string, info: OrchestratorInfo, timeoutMs = 2500): Promise<void> {
+    const client = createClient(
+      Orchestrator,
+      createGrpcTransport({ baseUrl: uri, nodeOptions: { rejectUnauthorized: false } }),
+    );
+    await client.endTranscodingSession({ authToken: info.authToken }, { timeoutMs });
+  }
+
   /** Send one segment to an orchestrator and download its renditions. */
   async submit(
     info: OrchestratorInfo,

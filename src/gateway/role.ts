@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import type { NodeConfig } from "../config/resolve.js";
 import { isLoopbackHost } from "../http/net.js";
+import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
 import { parseTranscodingOptions } from "../media/profiles.js";
 import type { RoleContext, RoleParts } from "../node/LpNode.js";
 import { MemoryStore } from "../orchestrator/MemoryStore.js";
@@ -8,6 +9,7 @@ import { Gateway } from "./Gateway.js";
 import { GatewayServer } from "./GatewayServer.js";
 import { OrchestratorClient } from "./OrchestratorClient.js";
 import { parseOrchAddrs } from "./OrchestratorPool.js";
+import { RtmpIngest } from "./RtmpIngest.js";
 
 function readIfFile(path: string): string | null {
   try {
@@ -49,10 +51,18 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
     },
     { logger: ctx.logger, client: new OrchestratorClient(), store },
   );
-  const server = new GatewayServer({ addr, httpIngest }, { logger: ctx.logger, gateway, store });
+  const server = new GatewayServer(
+    { addr, httpIngest, currentManifest: o.bool("currentManifest") },
+    { logger: ctx.logger, gateway, store },
+  );
+  const rtmp = new RtmpIngest(
+    { addr: config.rtmpAddr!, ffmpegPath: o.str("ffmpegPath") || defaultFfmpegPath() },
+    { logger: ctx.logger, gateway },
+  );
   return {
     services: [
       server,
+      rtmp,
       {
         name: "gateway-streams",
         async start() {
@@ -70,6 +80,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       for (const st of gateway.streams.values()) {
         s.Manifests[st.manifestId] = st.playlists.master();
         streams[st.manifestId] = {
+          ingest: st.ingest,
           orchestrator: st.lastOrch,
           segmentsOk: st.ok,
           segmentsFailed: st.failed,
@@ -87,6 +98,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       s["Streams"] = streams;
       s["SuspendedOrchestrators"] = [...suspended];
       s["GatewayHTTPPort"] = server.port;
+      s["GatewayRTMPPort"] = rtmp.port;
     },
   };
 }

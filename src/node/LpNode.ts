@@ -138,6 +138,7 @@ export class LpNode {
       cli: formatHostPort({ ...config.cliAddr, port: this.cliPort }),
     };
     if (config.gatewayHttpAddr) addresses["http"] = formatHostPort(config.gatewayHttpAddr);
+    if (config.rtmpAddr) addresses["rtmp"] = formatHostPort(config.rtmpAddr);
     if (config.orchHttpAddr) addresses["orchestrator"] = formatHostPort(config.orchHttpAddr);
     if (config.serviceUri) addresses["service"] = config.serviceUri;
     const status = baseStatus(config.roles, config.network, addresses, this.startedAt);
