@@ -42,7 +42,7 @@ const H264 = 7;
  * and a missing ID or key is random (8 / 12 hex digits).
  */
 export function parseRtmpPath(app: string, name: string): { manifestId: string; key: string } {
-  const path = [app, name.split("?")[0] ?? ""].filter(Boolean).join("/");
+  const path = `${app.split("?")[0]}/${name.split("?")[0]}`;
   const clean = path
     .replace(/^[ /]*/, "")
     .replace(/^stream\//, "")
@@ -115,7 +115,13 @@ class PublishedStream implements PublishSink {
       this.deps.gateway.setSourceSize(this.stream, Math.round(width), Math.round(height));
     }
     const tag = flvTag(FLV_SCRIPT, 0, body);
-    if (this.state === "probing") this.metadataTag = tag;
+    if (this.state !== "probing") return;
+    this.metadataTag = tag;
+    // Encoders name the codec of every track they will send: one of the two missing is final.
+    const hasVideo = obj !== undefined && "videocodecid" in obj;
+    const hasAudio = obj !== undefined && "audiocodecid" in obj;
+    if (hasVideo !== hasAudio)
+      this.refuse(hasVideo ? "Unable to find audio stream" : "Unable to find video stream");
   }
 
   media(type: typeof MSG_AUDIO | typeof MSG_VIDEO, timestamp: number, payload: Buffer): void {

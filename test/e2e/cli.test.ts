@@ -13,7 +13,8 @@ afterEach(() => {
 function start(args: string[], env: NodeJS.ProcessEnv = {}): LpNodeProcess {
   // Never take the gateway's default public port in tests.
   const http = args.includes("gateway") && !args.includes("-httpAddr") ? ["-httpAddr", "127.0.0.1:0"] : [];
-  const p = new LpNodeProcess([...args, ...http], env);
+  const rtmp = args.includes("gateway") && !args.includes("-rtmpAddr") ? ["-rtmpAddr", "127.0.0.1:0"] : [];
+  const p = new LpNodeProcess([...args, ...http, ...rtmp], env);
   running.push(p);
   return p;
 }
@@ -140,6 +141,7 @@ describe("lp-node binary", () => {
         mode: "gateway",
         cliAddr: "127.0.0.1:1",
         httpAddr: "127.0.0.1:0",
+        rtmpAddr: "127.0.0.1:0",
         datadir: join(dir, "d"),
       }),
     );

@@ -66,6 +66,8 @@ describe("gateway with two orchestrator processes", () => {
       "gateway",
       "-httpAddr",
       "127.0.0.1:0",
+      "-rtmpAddr",
+      "127.0.0.1:0",
       "-orchAddr",
       ports.map((p) => `127.0.0.1:${p}`).join(","),
     ]);

@@ -23,6 +23,8 @@ async function startGateway(orchs: string[]) {
       "gateway",
       "-httpAddr",
       "127.0.0.1:0",
+      "-rtmpAddr",
+      "127.0.0.1:0",
       "-cliAddr",
       "127.0.0.1:0",
       "-orchAddr",
