@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { probe } from "../../src/media/probe.js";
 import { LpNodeProcess } from "../helpers/lpNode.js";
 import { FFMPEG, makeClip } from "../helpers/media.js";
+import { pushRtmp } from "../helpers/rtmp.js";
 
 const running: LpNodeProcess[] = [];
 afterEach(() => {
@@ -108,5 +109,68 @@ describe("gateway with two orchestrator processes", () => {
     }
     const master = await (await fetch(`http://127.0.0.1:${gwPort}/stream/e2e.m3u8`)).text();
     expect(master).toContain("RESOLUTION=640x360\ne2e/source.m3u8");
+  }, 120_000);
+
+  it("takes 10 s of RTMP, survives losing the orchestrator in use, and plays a complete ladder", async () => {
+    const orchs = [0, 1].map(() =>
+      spawnNode([
+        "--mode",
+        "orchestrator,transcoder",
+        "-serviceAddr",
+        "127.0.0.1:0",
+        "-httpAddr",
+        "127.0.0.1:0",
+      ]),
+    );
+    const ports = await Promise.all(orchs.map((o) => portOf(o, "orchestrator TLS port listening")));
+    const gw = spawnNode([
+      "--mode",
+      "gateway",
+      "-httpAddr",
+      "127.0.0.1:0",
+      "-rtmpAddr",
+      "127.0.0.1:0",
+      "-orchAddr",
+      ports.map((p) => `127.0.0.1:${p}`).join(","),
+    ]);
+    const gwPort = await portOf(gw, "gateway HTTP server listening");
+    const rtmpPort = await portOf(gw, "RTMP server listening");
+    const clip = makeClip({ width: 640, height: 360, seconds: 10, format: "mp4" });
+    const pushing = pushRtmp(`rtmp://127.0.0.1:${rtmpPort}/live/rtmpe2e`, clip);
+    // Once a segment has been transcoded, kill the orchestrator that did it.
+    const first = await gw.waitFor((l) => l["msg"] === "using orchestrator", 30_000);
+    const victim = orchs[ports.findIndex((p) => first["orchestrator"] === `https://127.0.0.1:${p}`)]!;
+    victim.child.kill("SIGKILL");
+    const push = await pushing;
+    expect(push.code, push.stderr).toBe(0);
+    await gw.waitFor((l) => l["msg"] === "stream ended" && l["manifestID"] === "rtmpe2e", 60_000);
+    // The segment after the kill failed over: retried on the other orchestrator, none failed.
+    const status = (await (await fetch(`http://127.0.0.1:${await gw.cliPort()}/status`)).json()) as {
+      Streams: Record<string, { segmentsOk: number; segmentsFailed: number; segmentsRetried: number }>;
+    };
+    expect(status.Streams["rtmpe2e"]).toMatchObject({ segmentsOk: 5, segmentsFailed: 0 });
+    expect(status.Streams["rtmpe2e"]!.segmentsRetried).toBeGreaterThanOrEqual(1);
+
+    for (const [rendition, w, h] of [
+      ["source", 640, 360],
+      ["P240p30fps16x9", 426, 240],
+      ["P360p30fps16x9", 640, 360],
+    ] as const) {
+      const pl = await (await fetch(`http://127.0.0.1:${gwPort}/stream/rtmpe2e/${rendition}.m3u8`)).text();
+      expect(pl).toContain("#EXT-X-ENDLIST");
+      const uris = pl.split("\n").filter((l) => l.startsWith("/stream/"));
+      // Continuous: every segment the segmenter cut, in order, none missing.
+      expect(uris).toEqual([0, 1, 2, 3, 4].map((i) => `/stream/rtmpe2e/${rendition}/${i}.ts`));
+      let total = 0;
+      for (const uri of uris) {
+        const f = join(tmp(), "r.ts");
+        writeFileSync(f, Buffer.from(await (await fetch(`http://127.0.0.1:${gwPort}${uri}`)).arrayBuffer()));
+        const p = await probe(f);
+        expect(p.video).toMatchObject({ width: w, height: h });
+        total += p.durationSec;
+      }
+      expect(total).toBeGreaterThan(9.5);
+      expect(total).toBeLessThan(10.6);
+    }
   }, 120_000);
 });
