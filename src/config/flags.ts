@@ -217,7 +217,7 @@ export const FLAGS: readonly FlagDef[] = [
       name: "orchWebhookUrl",
       type: "string",
       default: "",
-      status: planned,
+      status: supported,
       describe: "Discovery webhook URL",
     },
     {

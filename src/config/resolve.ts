@@ -271,6 +271,15 @@ function buildNodeConfig(
     problems.push("-maxSessions must be 'auto' or greater than zero");
   } else maxSessions = Number(ms);
 
+  const orchWebhook = options.str("orchWebhookUrl");
+  if (orchWebhook !== "") {
+    let ok = false;
+    try {
+      ok = ["http:", "https:"].includes(new URL(orchWebhook).protocol);
+    } catch {}
+    if (!ok) problems.push("Error setting orch webhook URL: URL should be HTTP or HTTPS");
+  }
+
   const orchSecret = options.str("orchSecret");
   if (isO && !isT && orchSecret === "") {
     problems.push(

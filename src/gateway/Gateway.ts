@@ -5,6 +5,7 @@ import type { MemoryStore } from "../orchestrator/MemoryStore.js";
 import type { Capabilities } from "../protocol/gen/lp_rpc_pb.js";
 import type { ProfileSpec } from "../protocol/profiles.js";
 import { jobCapabilities, type OrchestratorClient, SubmitError } from "./OrchestratorClient.js";
+import type { OrchestratorList } from "./OrchestratorList.js";
 import { OrchestratorPool } from "./OrchestratorPool.js";
 import { StreamPlaylists } from "./Playlists.js";
 
@@ -15,7 +16,8 @@ export const ENDED_RETENTION_MS = 60_000;
 
 export interface GatewayOptions {
   profiles: ProfileSpec[];
-  orchUris: string[];
+  /** Candidate orchestrators (-orchAddr list or -orchWebhookUrl). */
+  orchestrators: OrchestratorList;
   maxAttempts: number;
   maxStreams: number;
   discoveryTimeoutMs: number;
@@ -118,7 +120,7 @@ export class Gateway {
       caps,
       pool: new OrchestratorPool(
         {
-          uris: this.options.orchUris,
+          list: this.options.orchestrators,
           caps,
           discoveryTimeoutMs: this.options.discoveryTimeoutMs,
           blocklist: this.options.blocklist,

@@ -3,9 +3,14 @@ import type { Logger } from "../logger/logger.js";
 import { capabilitiesCompatible, legacyOnly } from "../protocol/capabilities.js";
 import type { Capabilities, OrchestratorInfo } from "../protocol/gen/lp_rpc_pb.js";
 import type { OrchestratorClient } from "./OrchestratorClient.js";
+import type { OrchestratorList } from "./OrchestratorList.js";
 
 /** go-livepeer's cap on the discovery wait (maxGetOrchestratorCutoffTimeout). */
 const MAX_DISCOVERY_WAIT_MS = 6000;
+/** Sessions wanted at most (go-livepeer: 2 x HTTPTimeout / SegLen). */
+const MAX_SESSIONS = 8;
+/** Rediscover in the background at least this often while some candidates are unused. */
+const BACKGROUND_REFRESH_MS = 60_000;
 /** Refresh an auth token this long before it expires (the last 10 % of 30 min). */
 const TOKEN_REFRESH_MARGIN_S = 180;
 
@@ -49,10 +54,12 @@ export class OrchestratorPool {
   private readonly suspended = new Map<string, number>();
   private refreshes = 0;
   private refreshing: Promise<void> | null = null;
+  private lastRefresh = 0;
+  private candidates = 0;
 
   constructor(
     private readonly options: {
-      uris: string[];
+      list: OrchestratorList;
       caps: Capabilities;
       discoveryTimeoutMs: number;
       blocklist?: string[];
@@ -97,7 +104,10 @@ export class OrchestratorPool {
 
   private async discover(): Promise<void> {
     this.refreshes += 1;
-    const candidates = this.options.uris.filter((u) => !this.sessions.has(u));
+    this.lastRefresh = this.now();
+    const all = await this.options.list.uris();
+    this.candidates = all.length;
+    const candidates = all.filter((u) => !this.sessions.has(u));
     if (candidates.length === 0) return;
     const started = performance.now();
     let accepted = 0;
@@ -180,14 +190,29 @@ export class OrchestratorPool {
     if (!s) {
       await this.refresh();
       s = pick();
+    } else if (this.wantsRefresh()) {
+      // Top up in the background (go-livepeer: fewer than min(8, half the candidates) usable).
+      void this.refresh();
     }
     if (s) await this.refreshTokenIfNeeded(s);
     return s && this.sessions.has(s.uri) ? s : null;
   }
 
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  /** Few usable sessions, or unused candidates and a minute since the last discovery. */
+  private wantsRefresh(): boolean {
+    if (this.refreshing) return false;
+    const usable = [...this.sessions.keys()].filter((u) => !this.isSuspended(u)).length;
+    if (usable < Math.min(MAX_SESSIONS, Math.ceil(this.candidates / 2))) return true;
+    return this.sessions.size < this.candidates && this.now() - this.lastRefresh > BACKGROUND_REFRESH_MS;
+  }
+
   /** New GetOrchestrator (2.5 s) when the auth token is in its last 3 minutes. */
   private async refreshTokenIfNeeded(s: OrchSession): Promise<void> {
-    const now = (this.options.now?.() ?? Date.now()) / 1000;
+    const now = this.now() / 1000;
     const exp = Number(s.info.authToken?.expiration ?? 0n);
     if (now <= exp - TOKEN_REFRESH_MARGIN_S) return;
     try {

@@ -8,6 +8,7 @@ import { MemoryStore } from "../orchestrator/MemoryStore.js";
 import { Gateway } from "./Gateway.js";
 import { GatewayServer } from "./GatewayServer.js";
 import { OrchestratorClient } from "./OrchestratorClient.js";
+import { type OrchestratorList, StaticOrchestrators, WebhookOrchestrators } from "./OrchestratorList.js";
 import { parseOrchAddrs } from "./OrchestratorPool.js";
 import { RtmpIngest } from "./RtmpIngest.js";
 
@@ -23,12 +24,19 @@ function readIfFile(path: string): string | null {
 export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
   const o = config.options;
   const profiles = parseTranscodingOptions(o.str("transcodingOptions"), readIfFile);
-  const orchUris = o.str("orchAddr") ? parseOrchAddrs(o.str("orchAddr")) : [];
   // A local orchestrator in the same process joins the pool.
-  if (config.roles.includes("orchestrator") && config.serviceUri && !orchUris.includes(config.serviceUri)) {
-    orchUris.push(config.serviceUri);
+  const local = config.roles.includes("orchestrator") && config.serviceUri ? [config.serviceUri] : [];
+  const webhook = o.str("orchWebhookUrl");
+  let orchestrators: OrchestratorList;
+  if (webhook) {
+    // go-livepeer: the webhook takes precedence over -orchAddr.
+    orchestrators = new WebhookOrchestrators(webhook, local, { logger: ctx.logger });
+  } else {
+    const orchUris = o.str("orchAddr") ? parseOrchAddrs(o.str("orchAddr")) : [];
+    for (const u of local) if (!orchUris.includes(u)) orchUris.push(u);
+    if (orchUris.length === 0) ctx.logger.error("No orchestrator specified; transcoding will not happen");
+    orchestrators = new StaticOrchestrators(orchUris);
   }
-  if (orchUris.length === 0) ctx.logger.error("No orchestrator specified; transcoding will not happen");
   const addr = config.gatewayHttpAddr!;
   // go-livepeer: unset -httpIngest turns push off on a public address (no auth webhook here yet).
   const httpIngest = o.isSet("httpIngest") ? o.bool("httpIngest") : isLoopbackHost(addr.host);
@@ -38,7 +46,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
   const gateway = new Gateway(
     {
       profiles,
-      orchUris,
+      orchestrators,
       maxAttempts: o.num("maxAttempts"),
       maxStreams: config.maxSessions === "auto" ? 10 : config.maxSessions,
       discoveryTimeoutMs: o.ms("discoveryTimeout"),
@@ -74,7 +82,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       },
     ],
     status: (s) => {
-      s.OrchestratorPool = orchUris;
+      s.OrchestratorPool = orchestrators.known();
       const streams: Record<string, unknown> = {};
       const suspended = new Set<string>();
       for (const st of gateway.streams.values()) {

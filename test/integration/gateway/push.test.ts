@@ -1,4 +1,5 @@
 import { mkdtempSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +17,7 @@ let base: string;
 const t1 = new EchoTranscoder();
 const t2 = new EchoTranscoder();
 
-async function startGateway(orchs: string[]) {
+async function startGateway(orchs: string[], discovery: string[] = ["-orchAddr", orchs.join(",")]) {
   const r = resolveConfig(
     [
       "--mode",
@@ -27,8 +28,7 @@ async function startGateway(orchs: string[]) {
       "127.0.0.1:0",
       "-cliAddr",
       "127.0.0.1:0",
-      "-orchAddr",
-      orchs.join(","),
+      ...discovery,
       "-datadir",
       mkdtempSync(join(tmpdir(), "lp-gw-")),
     ],
@@ -139,6 +139,32 @@ describe("HTTP push through orchestrators", () => {
     } finally {
       t1.failWith = null;
       t2.failWith = null;
+    }
+  });
+});
+
+describe("with -orchWebhookUrl", () => {
+  it("discovers orchestrators from go-livepeer's webhook JSON and transcodes through them", async () => {
+    let hits = 0;
+    const hook = createServer((_req, res) => {
+      hits += 1;
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify([{ address: o2.uri, score: 1 }]));
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/orchs`;
+    const before = t2.jobs.length;
+    const g = await startGateway([], ["-orchWebhookUrl", url]);
+    try {
+      const res = await fetch(`${g.base}/live/wh/0.ts`, { method: "POST", body: "webhook segment" });
+      expect(res.status).toBe(200);
+      expect(t2.jobs.length).toBe(before + 1);
+      expect(hits).toBeGreaterThanOrEqual(1);
+      expect(g.node.status()["OrchestratorPool"]).toEqual([o2.uri]);
+    } finally {
+      await g.node.stop();
+      hook.close();
     }
   });
 });

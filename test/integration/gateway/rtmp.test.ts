@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Gateway } from "../../../src/gateway/Gateway.js";
 import { GatewayServer } from "../../../src/gateway/GatewayServer.js";
 import { OrchestratorClient } from "../../../src/gateway/OrchestratorClient.js";
+import { StaticOrchestrators } from "../../../src/gateway/OrchestratorList.js";
 import { RtmpIngest } from "../../../src/gateway/RtmpIngest.js";
 import { encodeAmf0 } from "../../../src/gateway/rtmp/amf0.js";
 import { MSG_AUDIO, MSG_DATA_AMF0, MSG_VIDEO } from "../../../src/gateway/rtmp/chunks.js";
@@ -42,7 +43,7 @@ beforeAll(async () => {
   gateway = new Gateway(
     {
       profiles: parseTranscodingOptions(RENDITIONS.join(","), () => null),
-      orchUris: [o1.uri, o2.uri],
+      orchestrators: new StaticOrchestrators([o1.uri, o2.uri]),
       maxAttempts: 3,
       maxStreams: 10,
       discoveryTimeoutMs: 500,

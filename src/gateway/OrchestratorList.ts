@@ -1,0 +1,112 @@
+import { createHash } from "node:crypto";
+import { errorMessage } from "../errors/LpError.js";
+import type { Logger } from "../logger/logger.js";
+
+/** go-livepeer's WebhookDiscoveryRefreshInterval and webhook HTTP timeout. */
+export const WEBHOOK_REFRESH_MS = 60_000;
+const WEBHOOK_TIMEOUT_MS = 3000;
+const WEBHOOK_MAX_BYTES = 4 * 1024 * 1024;
+
+/** Where a gateway's candidate orchestrators come from. */
+export interface OrchestratorList {
+  /** The current candidates (may call out; never throws once it has had a good answer). */
+  uris(): Promise<string[]>;
+  /** The last candidates known, without calling out (for /status). */
+  known(): string[];
+}
+
+/** -orchAddr: a fixed list. */
+export class StaticOrchestrators implements OrchestratorList {
+  constructor(private readonly list: string[]) {}
+  async uris(): Promise<string[]> {
+    return this.list;
+  }
+  known(): string[] {
+    return this.list;
+  }
+}
+
+/**
+ * The body of an -orchWebhookUrl answer (go-livepeer discovery/wh_discovery.go): a JSON array
+ * of {"address": "<absolute URL>", "score": n}; entries without an address or with one that is
+ * not an absolute http(s) URL are skipped. Returns origins.
+ */
+export function parseWebhookBody(text: string): string[] {
+  const parsed: unknown = JSON.parse(text);
+  if (!Array.isArray(parsed)) throw new Error("orchestrator webhook did not return a JSON array");
+  const out: string[] = [];
+  for (const e of parsed) {
+    const address = (e as { address?: unknown } | null)?.address;
+    if (typeof address !== "string" || address === "") continue;
+    let u: URL;
+    try {
+      u = new URL(address);
+    } catch {
+      continue;
+    }
+    if (u.protocol !== "https:" && u.protocol !== "http:") continue;
+    if (!out.includes(u.origin)) out.push(u.origin);
+  }
+  return out;
+}
+
+/**
+ * -orchWebhookUrl: GET the URL (3 s timeout) at most once a minute, on demand; a failed or
+ * malformed answer keeps the last good list. `extra` (the node's own orchestrator in combined
+ * mode) is always included.
+ */
+export class WebhookOrchestrators implements OrchestratorList {
+  private list: string[] | null = null;
+  private fetchedAt = 0;
+  private lastHash = "";
+  private inflight: Promise<string[]> | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly extra: string[],
+    private readonly deps: { logger: Logger; now?: () => number; refreshMs?: number },
+  ) {}
+
+  known(): string[] {
+    return this.merge(this.list ?? []);
+  }
+
+  private merge(list: string[]): string[] {
+    return [...list, ...this.extra.filter((u) => !list.includes(u))];
+  }
+
+  async uris(): Promise<string[]> {
+    const now = this.deps.now?.() ?? Date.now();
+    if (this.list && now - this.fetchedAt < (this.deps.refreshMs ?? WEBHOOK_REFRESH_MS)) return this.known();
+    this.inflight ??= this.fetchList().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  private async fetchList(): Promise<string[]> {
+    try {
+      const res = await fetch(this.url, { signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
+      if (res.status < 200 || res.status >= 300) {
+        await res.body?.cancel();
+        throw new Error(`orchestrator webhook returned HTTP status ${res.status}`);
+      }
+      const text = await res.text();
+      if (text.length > WEBHOOK_MAX_BYTES) throw new Error("orchestrator webhook answer is too large");
+      const hash = createHash("sha256").update(text).digest("hex");
+      if (hash !== this.lastHash || !this.list) {
+        this.list = parseWebhookBody(text);
+        this.lastHash = hash;
+        this.deps.logger.info({ orchestrators: this.list.length }, "orchestrator webhook list updated");
+      }
+      this.fetchedAt = this.deps.now?.() ?? Date.now();
+    } catch (err) {
+      // Keep the last good list; with none yet, only the extra orchestrators are left.
+      this.deps.logger.warn(
+        { err: errorMessage(err), cached: this.list?.length ?? 0 },
+        "Unable to refresh orchestrator webhook; using cached orchestrator list",
+      );
+    }
+    return this.known();
+  }
+}
