@@ -97,6 +97,7 @@ export class Gateway {
     profiles: ProfileSpec[] | null,
     source: { width: number; height: number },
     ingest: "rtmp" | "http" = "http",
+    inputCodec = "h264",
   ): Stream {
     let s = this.streams.get(manifestId);
     if (s && !s.playlists.ended) {
@@ -110,7 +111,7 @@ export class Gateway {
       throw new SegmentFailure(`Too many connections for streamID=${manifestId}`, 503);
     }
     const chosen = profiles ?? this.options.profiles;
-    const caps = jobCapabilities(chosen, this.options.minVersion);
+    const caps = jobCapabilities(chosen, this.options.minVersion, inputCodec);
     const playlists = new StreamPlaylists(manifestId);
     playlists.setVariants(source, chosen);
     s = {
@@ -157,7 +158,7 @@ export class Gateway {
   /** Process one segment of a stream: source into HLS, transcode with retries, renditions into HLS. */
   async processSegment(
     s: Stream,
-    seg: { seq: number; data: Buffer; durationMs: number; ext: ".ts" | ".mp4" },
+    seg: { seq: number; data: Buffer; durationMs: number; ext: ".ts" | ".mp4"; zeroFrames?: boolean },
   ): Promise<SegmentOutcome> {
     const log = this.deps.logger.child({ manifestID: s.manifestId, seqNo: seg.seq });
     const mime = seg.ext === ".mp4" ? "video/mp4" : "video/mp2t";
@@ -169,6 +170,20 @@ export class Gateway {
     );
     if (s.profiles.length === 0 || this.options.maxAttempts <= 0)
       return { renditions: [], orchestrator: null };
+    if (seg.zeroFrames) {
+      // No video frame to transcode (lpms' bypass): every rendition gets the source as is.
+      const renditions = s.profiles.map((profile) => {
+        s.playlists.insert(
+          profile.name,
+          seg.seq,
+          seg.durationMs,
+          this.save(s.manifestId, profile.name, seg.seq, seg.ext, seg.data, mime),
+        );
+        return { profile, data: seg.data };
+      });
+      s.ok += 1;
+      return { renditions, orchestrator: null };
+    }
     const tried = new Set<string>();
     let lastError: Error | null = null;
     for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {

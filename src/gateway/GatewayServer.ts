@@ -4,9 +4,11 @@ import { errorMessage } from "../errors/LpError.js";
 import { buildMultipart, randomBoundary } from "../http/multipart.js";
 import type { Logger } from "../logger/logger.js";
 import { PRESETS, parseJsonProfiles, type VideoProfile } from "../media/profiles.js";
+import { type SegmentInfo, sniffSegment } from "../media/sniff.js";
 import type { Service } from "../node/Service.js";
 import type { MemoryStore } from "../orchestrator/MemoryStore.js";
 import { type Gateway, SegmentFailure } from "./Gateway.js";
+import { INPUT_CODEC_CAPS } from "./OrchestratorClient.js";
 
 /** go-livepeer's MaxSegSize for a pushed segment. */
 const MAX_PUSH_BYTES = 300_000_000;
@@ -125,13 +127,34 @@ export class GatewayServer implements Service {
     }
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (body.length === 0) return text(400, "empty segment body");
+    // The codec is read from the container before anything is stored or sent (GetCodecInfoBytes).
+    let info: SegmentInfo;
     try {
-      const stream = this.deps.gateway.stream(manifestId, profiles, {
-        width: resolution ? Number(resolution[1]) : 0,
-        height: resolution ? Number(resolution[2]) : 0,
+      info = sniffSegment(body);
+    } catch {
+      return text(422, `Error getting codec info url=${req.url}`);
+    }
+    if (info.videoCodec === null) return text(422, "no video stream in segment");
+    if (!(info.videoCodec in INPUT_CODEC_CAPS))
+      return text(422, `Unknown input stream codec=${info.videoCodec}`);
+    try {
+      const stream = this.deps.gateway.stream(
+        manifestId,
+        profiles,
+        {
+          width: resolution ? Number(resolution[1]) : 0,
+          height: resolution ? Number(resolution[2]) : 0,
+        },
+        "http",
+        info.videoCodec,
+      );
+      const out = await this.deps.gateway.processSegment(stream, {
+        seq,
+        data: body,
+        durationMs,
+        ext,
+        zeroFrames: !info.videoFrames,
       });
-      // A profile without its own format follows the pushed container.
-      const out = await this.deps.gateway.processSegment(stream, { seq, data: body, durationMs, ext });
       if (stream.profiles.length > 0 && out.renditions.length === 0)
         return text(503, "No sessions available");
       if (!String(req.headers.accept ?? "").includes("multipart/mixed")) return reply.code(200).send("");

@@ -31,12 +31,24 @@ export function segmentTimeouts(durationMs: number): { requestMs: number; upload
   return { requestMs: Math.max(8000, 4 * durationMs), uploadMs: Math.max(2000, durationMs / 2) };
 }
 
+/** Input video codecs a gateway can send (go-livepeer FfmpegNameToVideoCodec) and their decode capability. */
+export const INPUT_CODEC_CAPS: Record<string, number> = {
+  h264: Capability.H264,
+  hevc: Capability.HEVC_Decode,
+  vp8: Capability.VP8_Decode,
+  vp9: Capability.VP9_Decode,
+};
+
 /**
  * The capabilities a gateway puts in a transcoding job (core/capabilities.go JobCapabilities):
- * auth token, H.264 input, and per output its format, encoder, profile, GOP and fractional fps.
+ * auth token, the input codec's decoder, and per output its format, encoder, profile, GOP and fractional fps.
  */
-export function jobCapabilities(profiles: readonly ProfileSpec[], minVersion = ""): Capabilities {
-  const caps = new Set<number>([Capability.AuthToken, Capability.H264]);
+export function jobCapabilities(
+  profiles: readonly ProfileSpec[],
+  minVersion = "",
+  inputCodec = "h264",
+): Capabilities {
+  const caps = new Set<number>([Capability.AuthToken, INPUT_CODEC_CAPS[inputCodec] ?? Capability.H264]);
   for (const p of profiles) {
     caps.add(p.format === "mp4" ? Capability.MP4 : Capability.MPEGTS);
     if (p.codec === "h265") caps.add(Capability.HEVC_Encode);

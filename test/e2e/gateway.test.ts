@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { parseContentType, parseMultipart } from "../../src/http/multipart.js";
 import { probe } from "../../src/media/probe.js";
 import { LpNodeProcess } from "../helpers/lpNode.js";
 import { FFMPEG, makeClip } from "../helpers/media.js";
@@ -85,9 +86,18 @@ describe("gateway with two orchestrator processes", () => {
       const res = await fetch(`http://127.0.0.1:${gwPort}/live/e2e/${i}.ts`, {
         method: "POST",
         body: segs[i],
-        headers: { "content-duration": "2000", "content-resolution": "640x360" },
+        headers: { "content-duration": "2000", "content-resolution": "640x360", accept: "multipart/mixed" },
       });
       expect(res.status).toBe(200);
+      // The renditions come back in the reply, one part each, as go-livepeer lays them out.
+      const ct = parseContentType(res.headers.get("content-type") ?? "");
+      if ("error" in ct) throw new Error(ct.error);
+      const parts = parseMultipart(Buffer.from(await res.arrayBuffer()), ct.params["boundary"]!);
+      expect(parts.map((p) => p.headers["rendition-name"])).toEqual(["P240p30fps16x9", "P360p30fps16x9"]);
+      expect(parts[1]!.headers["content-disposition"]).toBe(`attachment; filename="P360p30fps16x9_${i}.ts"`);
+      const f = join(tmp(), "part.ts");
+      writeFileSync(f, parts[1]!.body);
+      expect((await probe(f)).video).toMatchObject({ width: 640, height: 360 });
     }
     for (const [rendition, w, h] of [
       ["P240p30fps16x9", 426, 240],

@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +8,7 @@ import { gatewayRole } from "../../../src/gateway/role.js";
 import { parseContentType, parseMultipart } from "../../../src/http/multipart.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { LpNode } from "../../../src/node/LpNode.js";
+import { makeClip, removeClips, stripTsPid } from "../../helpers/media.js";
 import { EchoTranscoder, type RunningOrchestrator, startOrchestrator } from "../../helpers/orchestrator.js";
 
 let o1: RunningOrchestrator;
@@ -45,19 +46,29 @@ async function startGateway(orchs: string[], discovery: string[] = ["-orchAddr",
   return { node, base: `http://127.0.0.1:${port}` };
 }
 
-const push = (mid: string, seq: number, body: string, headers: Record<string, string> = {}) =>
+/** A real 1 s MPEG-TS segment; a marker after its last packet tells segments apart. */
+let TS: Buffer;
+const seg = (marker: string) => Buffer.concat([TS, Buffer.from(marker)]);
+const tail = async (res: Response | Promise<Response>, n: number) =>
+  Buffer.from(await (await res).arrayBuffer())
+    .subarray(-n)
+    .toString();
+
+const push = (mid: string, seq: number, marker: string, headers: Record<string, string> = {}) =>
   fetch(`${base}/live/${mid}/${seq}.ts`, {
     method: "POST",
-    body,
+    body: seg(marker),
     headers: { "content-duration": "2000", ...headers },
   });
 
 beforeAll(async () => {
+  TS = readFileSync(makeClip({ width: 160, height: 120, seconds: 1 }));
   o1 = await startOrchestrator(t1);
   o2 = await startOrchestrator(t2);
   ({ node: gw, base } = await startGateway([`127.0.0.1:${o1.port}`, `127.0.0.1:${o2.port}`]));
 });
 afterAll(async () => {
+  removeClips();
   await gw.stop();
   await o1.stop();
   await o2.stop();
@@ -74,7 +85,7 @@ describe("HTTP push through orchestrators", () => {
     expect(parts.map((p) => p.headers["rendition-name"])).toEqual(["P240p30fps16x9", "P360p30fps16x9"]);
     expect(parts[0]!.headers["content-type"]).toBe('video/mp2t; name="P240p30fps16x9_12.ts"');
     expect(parts[0]!.headers["content-disposition"]).toBe('attachment; filename="P240p30fps16x9_12.ts"');
-    expect(parts[0]!.body.toString()).toBe("segment twelve");
+    expect(parts[0]!.body.subarray(-14).toString()).toBe("segment twelve");
   });
 
   it("serves master and media playlists and segments", async () => {
@@ -89,7 +100,7 @@ describe("HTTP push through orchestrators", () => {
     expect(text).toContain("#EXT-X-MEDIA-SEQUENCE:2");
     expect(text.match(/#EXTINF:2\.000,/g)).toHaveLength(6);
     expect(text).toContain("/stream/hls/P360p30fps16x9/7.ts");
-    expect(await (await fetch(`${base}/stream/hls/P360p30fps16x9/7.ts`)).text()).toBe("seg 7");
+    expect(await tail(fetch(`${base}/stream/hls/P360p30fps16x9/7.ts`), 5)).toBe("seg 7");
     expect((await fetch(`${base}/stream/hls/P360p30fps16x9/99.ts`)).status).toBe(404);
   });
 
@@ -119,6 +130,17 @@ describe("HTTP push through orchestrators", () => {
     );
     expect((await fetch(`${base}/live/x/1.ts`)).status).toBe(405);
     expect((await fetch(`${base}/live/1.ts`, { method: "POST", body: "x" })).status).toBe(400);
+    // Bodies that are not segments, audio-only segments and unknown codecs: 422 before any work.
+    const junk = await fetch(`${base}/live/junk/1.ts`, { method: "POST", body: "not a segment" });
+    expect(junk.status).toBe(422);
+    expect(await junk.text()).toBe("Error getting codec info url=/live/junk/1.ts\n");
+    const audio = readFileSync(makeClip({ seconds: 1, video: false }));
+    expect((await fetch(`${base}/live/junk/2.ts`, { method: "POST", body: audio })).status).toBe(422);
+    const mpeg2 = readFileSync(makeClip({ seconds: 1, width: 160, height: 120, videoCodec: "mpeg2video" }));
+    const unknown = await fetch(`${base}/live/junk/3.ts`, { method: "POST", body: mpeg2 });
+    expect(unknown.status).toBe(422);
+    expect(await unknown.text()).toBe("Unknown input stream codec=mpeg2video\n");
+    expect(gw.status()["Manifests"]).not.toHaveProperty("junk");
     const bad = await push("cfg", 1, "x", { "livepeer-transcode-configuration": "{nope" });
     expect(bad.status).toBe(400);
     expect(await bad.text()).toMatch(/^failed to parse transcode config header/);
@@ -127,6 +149,20 @@ describe("HTTP push through orchestrators", () => {
         .status,
     ).toBe(200);
     expect(await (await fetch(`${base}/stream/cfg.m3u8`)).text()).toContain("cfg/P144p30fps16x9.m3u8");
+  });
+
+  it("passes a segment without video frames through as every rendition (lpms bypass)", async () => {
+    const before = t1.jobs.length + t2.jobs.length;
+    const noFrames = stripTsPid(TS, 0x100);
+    const res = await fetch(`${base}/live/zero/0.ts`, {
+      method: "POST",
+      body: noFrames,
+      headers: { accept: "multipart/mixed" },
+    });
+    expect(res.status).toBe(200);
+    expect(t1.jobs.length + t2.jobs.length).toBe(before);
+    const body = Buffer.from(await (await fetch(`${base}/stream/zero/P240p30fps16x9/0.ts`)).arrayBuffer());
+    expect(body.equals(noFrames)).toBe(true);
   });
 
   it("a non-retryable orchestrator error gives 422 without retries", async () => {
@@ -157,7 +193,7 @@ describe("with -orchWebhookUrl", () => {
     const before = t2.jobs.length;
     const g = await startGateway([], ["-orchWebhookUrl", url]);
     try {
-      const res = await fetch(`${g.base}/live/wh/0.ts`, { method: "POST", body: "webhook segment" });
+      const res = await fetch(`${g.base}/live/wh/0.ts`, { method: "POST", body: seg("webhook segment") });
       expect(res.status).toBe(200);
       expect(t2.jobs.length).toBe(before + 1);
       expect(hits).toBeGreaterThanOrEqual(1);
@@ -179,19 +215,21 @@ describe("with every orchestrator down", () => {
     const g = await startGateway([`127.0.0.1:${port}`]);
     let back: RunningOrchestrator | null = null;
     try {
-      const res = await fetch(`${g.base}/live/alone/0.ts`, { method: "POST", body: "src" });
+      const res = await fetch(`${g.base}/live/alone/0.ts`, { method: "POST", body: seg("src") });
       expect(res.status).toBe(503);
       expect(await (await fetch(`${g.base}/stream/alone/source.m3u8`)).text()).toContain(
         "/stream/alone/source/0.ts",
       );
-      expect(await (await fetch(`${g.base}/stream/alone/source/0.ts`)).text()).toBe("src");
+      expect(await tail(fetch(`${g.base}/stream/alone/source/0.ts`), 3)).toBe("src");
       back = await startOrchestrator(new EchoTranscoder(), [
         "-serviceAddr",
         `127.0.0.1:${port}`,
         "-httpAddr",
         `127.0.0.1:${port}`,
       ]);
-      expect((await fetch(`${g.base}/live/alone/1.ts`, { method: "POST", body: "src1" })).status).toBe(200);
+      expect((await fetch(`${g.base}/live/alone/1.ts`, { method: "POST", body: seg("src1") })).status).toBe(
+        200,
+      );
       expect(await (await fetch(`${g.base}/stream/alone/P240p30fps16x9.m3u8`)).text()).toContain(
         "/stream/alone/P240p30fps16x9/1.ts",
       );

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Gateway } from "../../../src/gateway/Gateway.js";
 import { GatewayServer } from "../../../src/gateway/GatewayServer.js";
@@ -161,7 +162,8 @@ describe("RTMP ingest", () => {
     await second.publish("live", "dup");
     await second.status("NetStream.Publish.BadName");
     await second.closed;
-    const res = await fetch(`${base}/live/dup/0.ts`, { method: "POST", body: "x" });
+    const ts = readFileSync(makeClip({ seconds: 1 }));
+    const res = await fetch(`${base}/live/dup/0.ts`, { method: "POST", body: ts });
     expect(res.status).toBe(409);
     expect(first.socket.destroyed).toBe(false);
     first.close();

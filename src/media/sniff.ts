@@ -1,0 +1,159 @@
+import { LpError } from "../errors/LpError.js";
+
+/** What a pushed segment holds, read from its container headers without a child process. */
+export interface SegmentInfo {
+  format: "mpegts" | "mp4";
+  /** ffmpeg's name of the first video stream's codec; null when there is no video stream. */
+  videoCodec: string | null;
+  /** Whether the video stream has at least one frame (lpms: zero-frame segments bypass transcoding). */
+  videoFrames: boolean;
+}
+
+const TS_PACKET = 188;
+/** MPEG-TS stream_type -> ffmpeg codec name, for video streams. */
+const TS_VIDEO: Record<number, string> = {
+  1: "mpeg1video",
+  2: "mpeg2video",
+  16: "mpeg4",
+  27: "h264",
+  36: "hevc",
+  66: "cavs",
+  209: "dirac",
+  234: "vc1",
+};
+/** MP4 sample entry -> ffmpeg codec name, for video tracks. */
+const MP4_VIDEO: Record<string, string> = {
+  avc1: "h264",
+  avc3: "h264",
+  hvc1: "hevc",
+  hev1: "hevc",
+  vp08: "vp8",
+  vp09: "vp9",
+  av01: "av1",
+  mp4v: "mpeg4",
+};
+
+const unreadable = (why: string) => new LpError("CODEC_PROBE", `Error getting codec info: ${why}`);
+
+/**
+ * The video codec of an MPEG-TS or MP4 segment (what go-livepeer's GetCodecInfoBytes gives the
+ * push handler), read from the PAT/PMT or the moov box. Throws LpError CODEC_PROBE for bytes
+ * that are neither.
+ */
+export function sniffSegment(data: Buffer): SegmentInfo {
+  if (data.length >= 8 && data.toString("latin1", 4, 8) === "ftyp") return sniffMp4(data);
+  if (data.length >= TS_PACKET && data[0] === 0x47) return sniffTs(data);
+  throw unreadable("not MPEG-TS or MP4");
+}
+
+function sniffTs(data: Buffer): SegmentInfo {
+  let pmtPid = -1;
+  let videoPid = -1;
+  let videoCodec: string | null = null;
+  let pmtSeen = false;
+  let videoStarts = 0;
+  const packets = Math.floor(data.length / TS_PACKET);
+  for (let i = 0; i < packets; i++) {
+    const p = i * TS_PACKET;
+    if (data[p] !== 0x47) {
+      if (i < 2) throw unreadable("lost MPEG-TS sync");
+      break; // trailing junk after valid packets
+    }
+    const pusi = (data[p + 1]! & 0x40) !== 0;
+    const pid = ((data[p + 1]! & 0x1f) << 8) | data[p + 2]!;
+    const afc = (data[p + 3]! >> 4) & 0x3;
+    if (afc === 0 || afc === 2) continue; // no payload
+    let off = p + 4;
+    if (afc === 3) off += 1 + data[off]!;
+    const end = p + TS_PACKET;
+    if (off >= end) continue;
+    if (pid === videoPid) {
+      if (pusi) videoStarts += 1;
+      continue;
+    }
+    if (!pusi || (pid !== 0 && pid !== pmtPid)) continue;
+    off += 1 + data[off]!; // pointer field
+    if (off + 8 > end) continue;
+    const tableId = data[off]!;
+    const sectionLength = ((data[off + 1]! & 0x0f) << 8) | data[off + 2]!;
+    const sectionEnd = Math.min(end, off + 3 + sectionLength - 4); // without the CRC
+    if (pid === 0 && tableId === 0x00 && pmtPid < 0) {
+      for (let e = off + 8; e + 4 <= sectionEnd; e += 4) {
+        const program = data.readUInt16BE(e);
+        if (program !== 0) {
+          pmtPid = data.readUInt16BE(e + 2) & 0x1fff;
+          break;
+        }
+      }
+    } else if (pid === pmtPid && tableId === 0x02 && !pmtSeen) {
+      pmtSeen = true;
+      if (off + 12 > end) continue;
+      const infoLength = data.readUInt16BE(off + 10) & 0x0fff;
+      for (let e = off + 12 + infoLength; e + 5 <= sectionEnd; ) {
+        const type = data[e]!;
+        const esPid = data.readUInt16BE(e + 1) & 0x1fff;
+        const esInfo = data.readUInt16BE(e + 3) & 0x0fff;
+        if (videoPid < 0 && TS_VIDEO[type]) {
+          videoPid = esPid;
+          videoCodec = TS_VIDEO[type]!;
+        }
+        e += 5 + esInfo;
+      }
+    }
+  }
+  if (!pmtSeen) throw unreadable("no MPEG-TS program map");
+  return { format: "mpegts", videoCodec, videoFrames: videoStarts > 0 };
+}
+
+interface Box {
+  type: string;
+  start: number;
+  end: number;
+}
+
+function* boxes(data: Buffer, start: number, end: number): Generator<Box> {
+  let off = start;
+  while (off + 8 <= end) {
+    let size = data.readUInt32BE(off);
+    const type = data.toString("latin1", off + 4, off + 8);
+    let header = 8;
+    if (size === 1) {
+      if (off + 16 > end) return;
+      size = Number(data.readBigUInt64BE(off + 8));
+      header = 16;
+    } else if (size === 0) size = end - off;
+    if (size < header || off + size > end) return;
+    yield { type, start: off + header, end: off + size };
+    off += size;
+  }
+}
+
+const child = (data: Buffer, parent: Box, type: string) =>
+  [...boxes(data, parent.start, parent.end)].find((b) => b.type === type);
+
+function sniffMp4(data: Buffer): SegmentInfo {
+  const top = [...boxes(data, 0, data.length)];
+  const moov = top.find((b) => b.type === "moov");
+  if (!moov) throw unreadable("MP4 without a moov box");
+  const fragmented = top.some((b) => b.type === "moof");
+  for (const trak of boxes(data, moov.start, moov.end)) {
+    if (trak.type !== "trak") continue;
+    const mdia = child(data, trak, "mdia");
+    const hdlr = mdia && child(data, mdia, "hdlr");
+    if (!mdia || !hdlr || hdlr.start + 12 > hdlr.end) continue;
+    if (data.toString("latin1", hdlr.start + 8, hdlr.start + 12) !== "vide") continue;
+    const minf = child(data, mdia, "minf");
+    const stbl = minf && child(data, minf, "stbl");
+    const stsd = stbl && child(data, stbl, "stsd");
+    const entry =
+      stsd && stsd.start + 16 <= stsd.end ? data.toString("latin1", stsd.start + 12, stsd.start + 16) : "";
+    const stsz = stbl && child(data, stbl, "stsz");
+    const samples = stsz && stsz.start + 12 <= stsz.end ? data.readUInt32BE(stsz.start + 8) : 0;
+    return {
+      format: "mp4",
+      videoCodec: MP4_VIDEO[entry] ?? (entry || "unknown"),
+      videoFrames: samples > 0 || fragmented,
+    };
+  }
+  return { format: "mp4", videoCodec: null, videoFrames: false };
+}
