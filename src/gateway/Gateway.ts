@@ -160,6 +160,7 @@ export class Gateway {
     s: Stream,
     seg: { seq: number; data: Buffer; durationMs: number; ext: ".ts" | ".mp4"; zeroFrames?: boolean },
   ): Promise<SegmentOutcome> {
+    s.lastSeen = Date.now();
     const log = this.deps.logger.child({ manifestID: s.manifestId, seqNo: seg.seq });
     const mime = seg.ext === ".mp4" ? "video/mp4" : "video/mp2t";
     s.playlists.insert(
@@ -272,6 +273,8 @@ export class Gateway {
   private sweep(): void {
     const now = Date.now();
     for (const s of this.streams.values()) {
+      // RTMP streams end with their connection (and its own segment timeout), not here.
+      if (s.ingest === "rtmp") continue;
       if (!s.playlists.ended && now - s.lastSeen > (this.options.streamIdleMs ?? STREAM_IDLE_MS))
         this.end(s.manifestId);
     }

@@ -50,6 +50,7 @@ beforeAll(async () => {
       discoveryTimeoutMs: 500,
       blocklist: [],
       minVersion: "",
+      streamIdleMs: 1500,
     },
     { logger, client: new OrchestratorClient(), store },
   );
@@ -80,7 +81,11 @@ afterAll(async () => {
 
 describe("RTMP ingest", () => {
   it("segments a published stream into every rendition, ends it, and frees the orchestrator session", async () => {
-    const push = await pushRtmp(`${rtmpUrl}/live/rt1`, clip6s);
+    const pushing = pushRtmp(`${rtmpUrl}/live/rt1`, clip6s);
+    // Longer than the push idle time: an RTMP stream lives as long as its connection.
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(gateway.streams.get("rt1")?.playlists.ended).toBe(false);
+    const push = await pushing;
     expect(push.code, push.stderr).toBe(0);
     await until(ended("rt1"));
     const s = gateway.streams.get("rt1")!;
