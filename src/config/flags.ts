@@ -204,6 +204,14 @@ export const FLAGS: readonly FlagDef[] = [
       status: supported,
       describe: "Gateway: enable HTTP push ingest",
     },
+    {
+      name: "demo",
+      type: "boolean",
+      default: false,
+      status: supported,
+      describe:
+        "Gateway: publish a generated test pattern to its own RTMP port as stream 'demo' (lp-node only)",
+    },
   ]),
   ...G("Gateway discovery and selection", [
     {

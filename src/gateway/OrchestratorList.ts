@@ -15,14 +15,25 @@ export interface OrchestratorList {
   known(): string[];
 }
 
-/** -orchAddr: a fixed list. */
+/** `list` plus the entries of `extra` it does not have. */
+function merged(list: string[], extra: string[]): string[] {
+  return [...list, ...extra.filter((u) => !list.includes(u))];
+}
+
+/**
+ * -orchAddr: a fixed list, plus `extra` (the node's own orchestrator in combined mode, read
+ * when asked so that a port bound at start is the one used).
+ */
 export class StaticOrchestrators implements OrchestratorList {
-  constructor(private readonly list: string[]) {}
+  constructor(
+    private readonly list: string[],
+    private readonly extra: () => string[] = () => [],
+  ) {}
   async uris(): Promise<string[]> {
-    return this.list;
+    return this.known();
   }
   known(): string[] {
-    return this.list;
+    return merged(this.list, this.extra());
   }
 }
 
@@ -63,16 +74,12 @@ export class WebhookOrchestrators implements OrchestratorList {
 
   constructor(
     private readonly url: string,
-    private readonly extra: string[],
+    private readonly extra: () => string[],
     private readonly deps: { logger: Logger; now?: () => number; refreshMs?: number },
   ) {}
 
   known(): string[] {
-    return this.merge(this.list ?? []);
-  }
-
-  private merge(list: string[]): string[] {
-    return [...list, ...this.extra.filter((u) => !list.includes(u))];
+    return merged(this.list ?? [], this.extra());
   }
 
   async uris(): Promise<string[]> {

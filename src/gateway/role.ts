@@ -3,8 +3,9 @@ import type { NodeConfig } from "../config/resolve.js";
 import { isLoopbackHost } from "../http/net.js";
 import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
 import { parseTranscodingOptions } from "../media/profiles.js";
-import type { RoleContext, RoleParts } from "../node/LpNode.js";
+import { LOCAL_ORCHESTRATOR_URI, type RoleContext, type RoleParts } from "../node/LpNode.js";
 import { MemoryStore } from "../orchestrator/MemoryStore.js";
+import { DemoPublisher } from "./DemoPublisher.js";
 import { Gateway } from "./Gateway.js";
 import { GatewayServer } from "./GatewayServer.js";
 import { OrchestratorClient } from "./OrchestratorClient.js";
@@ -24,8 +25,14 @@ function readIfFile(path: string): string | null {
 export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
   const o = config.options;
   const profiles = parseTranscodingOptions(o.str("transcodingOptions"), readIfFile);
-  // A local orchestrator in the same process joins the pool.
-  const local = config.roles.includes("orchestrator") && config.serviceUri ? [config.serviceUri] : [];
+  // A local orchestrator in the same process joins the pool, at the URI it advertises once
+  // started (with -serviceAddr port 0 the bound port is known only then).
+  const local = (): string[] => {
+    if (!config.roles.includes("orchestrator")) return [];
+    const advertised = ctx.shared.get(LOCAL_ORCHESTRATOR_URI) as (() => string) | undefined;
+    const uri = advertised?.() ?? config.serviceUri;
+    return uri ? [uri] : [];
+  };
   const webhook = o.str("orchWebhookUrl");
   let orchestrators: OrchestratorList;
   if (webhook) {
@@ -33,9 +40,9 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
     orchestrators = new WebhookOrchestrators(webhook, local, { logger: ctx.logger });
   } else {
     const orchUris = o.str("orchAddr") ? parseOrchAddrs(o.str("orchAddr")) : [];
-    for (const u of local) if (!orchUris.includes(u)) orchUris.push(u);
-    if (orchUris.length === 0) ctx.logger.error("No orchestrator specified; transcoding will not happen");
-    orchestrators = new StaticOrchestrators(orchUris);
+    if (orchUris.length === 0 && !config.roles.includes("orchestrator"))
+      ctx.logger.error("No orchestrator specified; transcoding will not happen");
+    orchestrators = new StaticOrchestrators(orchUris, local);
   }
   const addr = config.gatewayHttpAddr!;
   // go-livepeer: unset -httpIngest turns push off on a public address (no auth webhook here yet).
@@ -67,10 +74,24 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
     { addr: config.rtmpAddr!, ffmpegPath: o.str("ffmpegPath") || defaultFfmpegPath() },
     { logger: ctx.logger, gateway },
   );
+  const ffmpegPath = o.str("ffmpegPath") || defaultFfmpegPath();
+  const demo = o.bool("demo")
+    ? [
+        new DemoPublisher(
+          {
+            ffmpegPath,
+            rtmpPort: () => rtmp.port,
+            httpBase: () => `http://${addr.host || "127.0.0.1"}:${server.port}`,
+          },
+          { logger: ctx.logger },
+        ),
+      ]
+    : [];
   return {
     services: [
       server,
       rtmp,
+      ...demo,
       {
         name: "gateway-streams",
         async start() {

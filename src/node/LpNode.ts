@@ -14,6 +14,9 @@ export interface RoleParts {
   cliRoutes?: CliRoute[];
 }
 
+/** `shared` key: () => the URI this node's orchestrator advertises (combined roles). */
+export const LOCAL_ORCHESTRATOR_URI = "orchestrator.serviceUri";
+
 /** Builds one role's parts; the node passes what earlier roles exposed through `shared`. */
 export type RoleFactory = (config: NodeConfig, ctx: RoleContext) => Promise<RoleParts> | RoleParts;
 

@@ -3,7 +3,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { NodeConfig } from "../config/resolve.js";
 import { errorMessage } from "../errors/LpError.js";
-import type { RoleContext, RoleParts } from "../node/LpNode.js";
+import { LOCAL_ORCHESTRATOR_URI, type RoleContext, type RoleParts } from "../node/LpNode.js";
 import type { Service } from "../node/Service.js";
 import { AuthTokens } from "../protocol/authToken.js";
 import { Orchestrator as OrchestratorService } from "../protocol/gen/lp_rpc_pb.js";
@@ -95,6 +95,7 @@ export async function orchestratorRole(
       pool?.close();
     },
   };
+  ctx.shared.set(LOCAL_ORCHESTRATOR_URI, () => orch.serviceUri);
   const services: Service[] = [server, sweeper];
   if (config.options.bool("startupAvailabilityCheck")) {
     services.push(availabilityCheck(() => orch.serviceUri, config, ctx));

@@ -183,4 +183,32 @@ describe("gateway with two orchestrator processes", () => {
       expect(total).toBeLessThan(10.6);
     }
   }, 120_000);
+
+  it("-demo: one command publishes a test pattern and serves its ladder; SIGTERM leaves no child", async () => {
+    const node = spawnNode([
+      "--mode",
+      "gateway,orchestrator,transcoder",
+      "-serviceAddr",
+      "127.0.0.1:0",
+      "-httpAddr",
+      "127.0.0.1:0",
+      "-rtmpAddr",
+      "127.0.0.1:0",
+      "-demo",
+    ]);
+    const httpPort = await portOf(node, "gateway HTTP server listening");
+    await node.waitFor((l) => l["msg"] === "using orchestrator" && l["manifestID"] === "demo", 60_000);
+    const master = await (await fetch(`http://127.0.0.1:${httpPort}/stream/demo.m3u8`)).text();
+    expect(master).toContain("RESOLUTION=640x360\ndemo/source.m3u8");
+    const media = await (await fetch(`http://127.0.0.1:${httpPort}/stream/demo/P240p30fps16x9.m3u8`)).text();
+    const uri = media.split("\n").find((l) => l.startsWith("/stream/"))!;
+    const f = join(tmp(), "demo.ts");
+    writeFileSync(f, Buffer.from(await (await fetch(`http://127.0.0.1:${httpPort}${uri}`)).arrayBuffer()));
+    expect((await probe(f)).video).toMatchObject({ width: 426, height: 240 });
+    node.child.kill("SIGTERM");
+    expect((await node.exited).code).toBe(0);
+    // Neither the demo publisher nor a segmenter outlives the node.
+    const ps = execFileSync("ps", ["-eo", "args"]).toString();
+    expect(ps).not.toContain("testsrc2=size=640x360");
+  }, 90_000);
 });

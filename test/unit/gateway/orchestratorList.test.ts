@@ -53,7 +53,7 @@ describe("orchestrator lists", () => {
   it("calls the webhook at most once a refresh interval and keeps the last good list on errors", async () => {
     const wh = await webhook();
     let now = 1_000_000;
-    const list = new WebhookOrchestrators(wh.url, ["https://127.0.0.1:8935"], {
+    const list = new WebhookOrchestrators(wh.url, () => ["https://127.0.0.1:8935"], {
       logger: silentLogger(),
       now: () => now,
     });

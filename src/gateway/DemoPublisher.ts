@@ -1,0 +1,107 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Logger } from "../logger/logger.js";
+import { liveChildren } from "../media/ffmpeg/runFfmpeg.js";
+import type { Service } from "../node/Service.js";
+
+/** Wait before a publisher that exited is started again. */
+const RESTART_MS = 2000;
+
+/** The ffmpeg argv of the demo stream: a 640x360 test pattern and a tone, 2 s GOPs, as FLV to `url`. */
+export function demoArgs(url: string): string[] {
+  return [
+    "-hide_banner",
+    "-nostdin",
+    "-loglevel",
+    "error",
+    "-re",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=640x360:rate=30",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:sample_rate=44100",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-pix_fmt",
+    "yuv420p",
+    "-g",
+    "60",
+    "-keyint_min",
+    "60",
+    "-sc_threshold",
+    "0",
+    "-b:v",
+    "1000k",
+    "-c:a",
+    "aac",
+    "-b:a",
+    "96k",
+    "-f",
+    "flv",
+    url,
+  ];
+}
+
+/**
+ * -demo: an ffmpeg child that publishes a generated test pattern to the gateway's own RTMP port
+ * as stream "demo", so one command shows the whole path (ingest, orchestrator, ladder, HLS).
+ * It is restarted if it exits and killed (and reaped) when the node stops.
+ */
+export class DemoPublisher implements Service {
+  readonly name = "gateway-demo";
+  private child: ChildProcess | null = null;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly options: { ffmpegPath: string; rtmpPort: () => number; httpBase: () => string },
+    private readonly deps: { logger: Logger },
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.launch();
+    this.deps.logger.info(
+      { watch: `${this.options.httpBase()}/stream/demo.m3u8` },
+      "demo stream publishing; play the URL in any HLS player",
+    );
+  }
+
+  private launch(): void {
+    if (this.stopped) return;
+    const url = `rtmp://127.0.0.1:${this.options.rtmpPort()}/live/demo`;
+    const child = spawn(this.options.ffmpegPath, demoArgs(url), { stdio: ["ignore", "ignore", "pipe"] });
+    this.child = child;
+    if (child.pid) liveChildren.add(child.pid);
+    let stderr = "";
+    child.stderr?.on("data", (d) => {
+      stderr = (stderr + String(d)).slice(-2000);
+    });
+    child.on("error", (err) => this.deps.logger.error({ err: err.message }, "cannot run the demo publisher"));
+    child.on("close", (code, signal) => {
+      if (child.pid) liveChildren.delete(child.pid);
+      this.child = null;
+      if (this.stopped) return;
+      this.deps.logger.warn(
+        { code, signal, err: stderr.trim().split("\n").pop() },
+        "demo publisher exited; restarting",
+      );
+      this.timer = setTimeout(() => this.launch(), RESTART_MS);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const child = this.child;
+    if (!child) return;
+    await new Promise<void>((resolve) => {
+      child.once("close", () => resolve());
+      child.kill("SIGKILL");
+    });
+  }
+}
