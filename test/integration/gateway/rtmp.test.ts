@@ -183,4 +183,29 @@ describe("RTMP ingest", () => {
     await player.status("NetStream.Play.Failed");
     await player.closed;
   });
+
+  it("refuses a publisher past -maxSessions streams with NetStream.Publish.Rejected", async () => {
+    const small = new Gateway(
+      { ...gateway.options, maxStreams: 1 },
+      { logger: silentLogger(), client: new OrchestratorClient(), store: new MemoryStore() },
+    );
+    const ingest = new RtmpIngest(
+      { addr: { host: "127.0.0.1", port: 0 }, ffmpegPath: FFMPEG },
+      { logger: silentLogger(), gateway: small },
+    );
+    await ingest.start();
+    try {
+      const a = new RawRtmpClient(ingest.port);
+      await a.publish("live", "one");
+      await a.status("NetStream.Publish.Start");
+      const b = new RawRtmpClient(ingest.port);
+      await b.publish("live", "two");
+      await b.status("NetStream.Publish.Rejected");
+      await b.closed;
+      expect(small.streams.has("two")).toBe(false);
+      a.close();
+    } finally {
+      await ingest.stop();
+    }
+  });
 });
