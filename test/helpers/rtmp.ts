@@ -14,13 +14,18 @@ import { FFMPEG } from "./media.js";
 export function pushRtmp(
   url: string,
   clip: string,
-  opts: { realtime?: boolean; extra?: string[] } = {},
+  opts: { realtime?: boolean; extra?: string[]; signal?: AbortSignal } = {},
 ): Promise<{ code: number | null; stderr: string }> {
   const args = ["-hide_banner", "-loglevel", "error"];
   if (opts.realtime !== false) args.push("-re");
   args.push("-i", clip, "-c", "copy", ...(opts.extra ?? []), "-f", "flv", url);
   return new Promise((resolve) => {
-    const child = spawn(FFMPEG, args, { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(FFMPEG, args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      signal: opts.signal,
+      killSignal: "SIGKILL",
+    });
+    child.on("error", () => {}); // the abort; "close" still reports the exit
     let stderr = "";
     child.stderr.on("data", (d) => {
       stderr += String(d);

@@ -132,6 +132,10 @@ describe("RTMP ingest", () => {
     staller.send(MSG_VIDEO, 1, Buffer.from([0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0]));
     staller.send(MSG_AUDIO, 1, Buffer.from([0xaf, 0, 0x12, 0x10]));
 
+    // A publisher killed mid-stream (no unpublish, just a dropped TCP connection).
+    const abort = new AbortController();
+    const abrupt = pushRtmp(`${rtmpUrl}/live/abrupt`, clip6s, { signal: abort.signal });
+    setTimeout(() => abort.abort(), 3500);
     const goods = ["iso1", "iso2", "iso3"];
     const [pushes, bad] = await Promise.all([
       Promise.all(goods.map((id) => pushRtmp(`${rtmpUrl}/live/${id}`, clip6s))),
@@ -149,6 +153,12 @@ describe("RTMP ingest", () => {
       expect(s.playlists.seqs("source")).toEqual([0, 1, 2]);
       for (const r of RENDITIONS) expect(s.playlists.seqs(r)).toEqual([0, 1, 2]);
     }
+    expect((await abrupt).code).not.toBe(0);
+    await until(ended("abrupt"));
+    // What it sent before the drop was segmented and transcoded; no rendition misses a segment.
+    const cut = gateway.streams.get("abrupt")!;
+    expect(cut.playlists.seqs("source").length).toBeGreaterThanOrEqual(1);
+    for (const r of RENDITIONS) expect(cut.playlists.seqs(r)).toEqual(cut.playlists.seqs("source"));
     await until(ended("audioonly"));
     await until(ended("videoonly"));
     expect(gateway.streams.get("audioonly")!.playlists.seqs("source")).toEqual([]);
