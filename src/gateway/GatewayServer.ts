@@ -115,6 +115,10 @@ export class GatewayServer implements Service {
     const durHeader = Number(req.headers["content-duration"]);
     const durationMs = Number.isFinite(durHeader) && durHeader > 0 ? durHeader : 2000;
     if (durationMs > 300_000) return text(400, "invalid duration");
+    if (req.headers["content-slice-from"] !== undefined || req.headers["content-slice-to"] !== undefined) {
+      // Clipping needs SegmentSlicing on the orchestrator side too; refused rather than ignored.
+      return text(400, "Content-Slice-From/Content-Slice-To: segment slicing is not supported yet");
+    }
     const resolution = /^(\d+)x(\d+)$/.exec(String(req.headers["content-resolution"] ?? ""));
     let profiles: VideoProfile[] | null = null;
     const cfg = req.headers["livepeer-transcode-configuration"];

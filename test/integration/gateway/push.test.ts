@@ -130,6 +130,9 @@ describe("HTTP push through orchestrators", () => {
     );
     expect((await fetch(`${base}/live/x/1.ts`)).status).toBe(405);
     expect((await fetch(`${base}/live/1.ts`, { method: "POST", body: "x" })).status).toBe(400);
+    const sliced = await push("slice", 1, "x", { "content-slice-from": "500" });
+    expect(sliced.status).toBe(400);
+    expect(await sliced.text()).toMatch(/slicing is not supported yet/);
     // Bodies that are not segments, audio-only segments and unknown codecs: 422 before any work.
     const junk = await fetch(`${base}/live/junk/1.ts`, { method: "POST", body: "not a segment" });
     expect(junk.status).toBe(422);
