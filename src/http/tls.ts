@@ -23,7 +23,14 @@ function der(tag: number, ...parts: Buffer[]): Buffer {
 }
 const seq = (...p: Buffer[]) => der(0x30, ...p);
 const set = (...p: Buffer[]) => der(0x31, ...p);
-const int = (b: Buffer) => der(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+/** DER INTEGER of an unsigned big-endian value: minimal length (no redundant leading zero), positive. */
+export function derUnsignedInt(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  const v = b.subarray(i);
+  return der(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
+}
+const int = derUnsignedInt;
 const bool = (v: boolean) => der(0x01, Buffer.from([v ? 0xff : 0]));
 const octets = (b: Buffer) => der(0x04, b);
 const bits = (b: Buffer, unused = 0) => der(0x03, Buffer.from([unused]), b);
@@ -68,7 +75,7 @@ export function selfSignedCert(host: string): TlsMaterial {
         : der(0x82, Buffer.from(name, "ascii"));
   const subject = seq(set(seq(oid("2.5.4.10"), utf8("lp-node"))), set(seq(oid("2.5.4.3"), utf8(name))));
   const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f;
+  serial[0] = (serial[0]! & 0x7f) | 0x01; // positive and never zero-led (DER forbids padding)
   const now = new Date();
   const tbs = seq(
     der(0xa0, int(Buffer.from([2]))),

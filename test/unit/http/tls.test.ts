@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createSecureContext } from "node:tls";
 import { describe, expect, it } from "vitest";
-import { selfSignedCert } from "../../../src/http/tls.js";
+import { derUnsignedInt, selfSignedCert } from "../../../src/http/tls.js";
 
 describe("selfSignedCert", () => {
   it("makes a P-256 certificate whose key matches, with an IP SAN for an IP host", async () => {
@@ -25,5 +26,21 @@ describe("selfSignedCert", () => {
 describe("selfSignedCert with IPv6", () => {
   it("encodes an IPv6 SAN", () => {
     expect(new X509Certificate(selfSignedCert("::1").cert).subjectAltName).toBe("IP Address:0:0:0:0:0:0:0:1");
+  });
+});
+
+describe("DER integers", () => {
+  it("are minimal and positive, whatever the random bytes", () => {
+    expect(derUnsignedInt(Buffer.from([0, 0, 0x12]))).toEqual(Buffer.from([2, 1, 0x12]));
+    expect(derUnsignedInt(Buffer.from([0, 0x92]))).toEqual(Buffer.from([2, 2, 0, 0x92]));
+    expect(derUnsignedInt(Buffer.from([0x92]))).toEqual(Buffer.from([2, 2, 0, 0x92]));
+    expect(derUnsignedInt(Buffer.from([0, 0]))).toEqual(Buffer.from([2, 1, 0]));
+  });
+
+  it("every certificate loads into a TLS context (a zero-led serial once broke 1 start in 128)", () => {
+    for (let i = 0; i < 400; i++) {
+      const { cert, key } = selfSignedCert("127.0.0.1");
+      expect(() => createSecureContext({ cert, key })).not.toThrow();
+    }
   });
 });
