@@ -798,7 +798,13 @@ export const FLAGS: readonly FlagDef[] = [
       describe: "GCS bucket for verification failures",
     },
     { name: "FVfailGskey", type: "string", default: "", secret: true, status: planned, describe: "GCS key" },
-    { name: "authWebhookUrl", type: "string", default: "", status: planned, describe: "Auth webhook URL" },
+    {
+      name: "authWebhookUrl",
+      type: "string",
+      default: "",
+      status: supported,
+      describe: "Gateway: stream auth webhook URL (orchestrator side not supported yet)",
+    },
     {
       name: "startupAvailabilityCheck",
       type: "boolean",

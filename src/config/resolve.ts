@@ -271,14 +271,15 @@ function buildNodeConfig(
     problems.push("-maxSessions must be 'auto' or greater than zero");
   } else maxSessions = Number(ms);
 
-  const orchWebhook = options.str("orchWebhookUrl");
-  if (orchWebhook !== "") {
-    let ok = false;
-    try {
-      ok = ["http:", "https:"].includes(new URL(orchWebhook).protocol);
-    } catch {}
-    if (!ok) problems.push("Error setting orch webhook URL: URL should be HTTP or HTTPS");
+  const authWebhook = options.str("authWebhookUrl");
+  if (authWebhook !== "") {
+    if (!isHttpUrl(authWebhook)) problems.push("Error setting auth webhook URL: URL should be HTTP or HTTPS");
+    if (isO && !isG)
+      problems.push("-authWebhookUrl: gateway authentication on an orchestrator is not supported yet");
   }
+  const orchWebhook = options.str("orchWebhookUrl");
+  if (orchWebhook !== "" && !isHttpUrl(orchWebhook))
+    problems.push("Error setting orch webhook URL: URL should be HTTP or HTTPS");
 
   const orchSecret = options.str("orchSecret");
   if (isO && !isT && orchSecret === "") {
@@ -394,4 +395,13 @@ export function flagsByGroup(): Map<string, FlagDef[]> {
     out.set(f.group, list);
   }
   return out;
+}
+
+/** Whether a webhook URL parses and is http(s) (go-livepeer validateURL). */
+function isHttpUrl(value: string): boolean {
+  try {
+    return ["http:", "https:"].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
 }

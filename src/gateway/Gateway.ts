@@ -8,6 +8,7 @@ import { jobCapabilities, type OrchestratorClient, SubmitError } from "./Orchest
 import type { OrchestratorList } from "./OrchestratorList.js";
 import { OrchestratorPool } from "./OrchestratorPool.js";
 import { StreamPlaylists } from "./Playlists.js";
+import type { StreamAuth } from "./StreamAuth.js";
 
 /** go-livepeer's httpPushTimeout: a pushed stream with no segment for this long ends. */
 export const STREAM_IDLE_MS = 60_000;
@@ -72,8 +73,43 @@ export class Gateway {
 
   constructor(
     readonly options: GatewayOptions,
-    private readonly deps: { logger: Logger; client: OrchestratorClient; store: MemoryStore },
+    private readonly deps: {
+      logger: Logger;
+      client: OrchestratorClient;
+      store: MemoryStore;
+      /** -authWebhookUrl: asked once per new stream. */
+      auth?: StreamAuth;
+    },
   ) {}
+
+  /** Ingest manifest ID -> the name the auth webhook gave the stream. */
+  private readonly renamed = new Map<string, string>();
+
+  /**
+   * The live stream an ingest name refers to, or a new one: with -authWebhookUrl the webhook is
+   * asked first (go-livepeer createRTMPStreamIDHandler) and may rename the stream and choose its
+   * profiles; profiles from the push's configuration header win over the webhook's. Throws
+   * StreamAuthDenied when the webhook refuses, SegmentFailure for limits and conflicts.
+   */
+  async open(
+    ingestId: string,
+    ingestUrl: string,
+    profiles: ProfileSpec[] | null,
+    source: { width: number; height: number },
+    ingest: "rtmp" | "http",
+    inputCodec = "h264",
+  ): Promise<Stream> {
+    const known = this.renamed.get(ingestId) ?? ingestId;
+    const live = this.streams.get(known);
+    if (!this.deps.auth || (live && !live.playlists.ended)) {
+      return this.stream(known, profiles, source, ingest, inputCodec);
+    }
+    const answer = await this.deps.auth.authenticate(ingestUrl);
+    const id = answer?.manifestId ?? ingestId;
+    const s = this.stream(id, profiles ?? answer?.profiles ?? null, source, ingest, inputCodec);
+    if (id !== ingestId) this.renamed.set(ingestId, id);
+    return s;
+  }
 
   start(): void {
     this.timer = setInterval(() => this.sweep(), 1000);
@@ -282,6 +318,7 @@ export class Gateway {
       if (now - at > (this.options.endedRetentionMs ?? ENDED_RETENTION_MS)) {
         this.endedAt.delete(id);
         this.streams.delete(id);
+        for (const [from, to] of this.renamed) if (to === id) this.renamed.delete(from);
         this.deps.store.deleteSession(id);
       }
     }

@@ -9,6 +9,7 @@ import type { Service } from "../node/Service.js";
 import type { MemoryStore } from "../orchestrator/MemoryStore.js";
 import { type Gateway, SegmentFailure } from "./Gateway.js";
 import { INPUT_CODEC_CAPS } from "./OrchestratorClient.js";
+import { StreamAuthDenied } from "./StreamAuth.js";
 
 /** go-livepeer's MaxSegSize for a pushed segment. */
 const MAX_PUSH_BYTES = 300_000_000;
@@ -142,8 +143,9 @@ export class GatewayServer implements Service {
     if (!(info.videoCodec in INPUT_CODEC_CAPS))
       return text(422, `Unknown input stream codec=${info.videoCodec}`);
     try {
-      const stream = this.deps.gateway.stream(
+      const stream = await this.deps.gateway.open(
         manifestId,
+        req.url,
         profiles,
         {
           width: resolution ? Number(resolution[1]) : 0,
@@ -182,6 +184,13 @@ export class GatewayServer implements Service {
         .send(buildMultipart(parts, boundary));
     } catch (err) {
       if (err instanceof SegmentFailure) return text(err.status, err.message);
+      if (err instanceof StreamAuthDenied) {
+        this.deps.logger.warn(
+          { manifestID: manifestId, err: err.message },
+          "stream refused by the auth webhook",
+        );
+        return text(403, `Could not create stream ID: url=${req.url.split("?")[0]}`);
+      }
       this.deps.logger.error({ manifestID: manifestId, err: errorMessage(err) }, "push failed");
       return text(500, errorMessage(err));
     }

@@ -26,6 +26,7 @@ import {
   RtmpConnection,
   type RtmpHandler,
 } from "./rtmp/RtmpConnection.js";
+import { StreamAuthDenied } from "./StreamAuth.js";
 
 /** go-livepeer's segmenter timeout: no segment for 10 x SegLen closes the stream. */
 export const SEGMENT_TIMEOUT_MS = 10 * SEGMENT_SECONDS * 1000;
@@ -283,21 +284,40 @@ export class RtmpIngest implements Service, RtmpHandler {
     this.deps.logger.info({ addr: `${this.options.addr.host}:${this.boundPort}` }, "RTMP server listening");
   }
 
-  publish(req: PublishRequest, conn: RtmpConnection): PublishDecision {
-    const { manifestId } = parseRtmpPath(req.app, req.name);
-    if (/[^A-Za-z0-9_.-]/.test(manifestId) || manifestId.startsWith(".")) {
-      return { ok: false, code: "NetStream.Publish.BadName", description: `bad stream name ${manifestId}` };
+  async publish(req: PublishRequest, conn: RtmpConnection): Promise<PublishDecision> {
+    const { manifestId: ingestId } = parseRtmpPath(req.app, req.name);
+    if (/[^A-Za-z0-9_.-]/.test(ingestId) || ingestId.startsWith(".")) {
+      return { ok: false, code: "NetStream.Publish.BadName", description: `bad stream name ${ingestId}` };
     }
+    const base = req.tcUrl || `rtmp://${this.options.addr.host || "127.0.0.1"}:${this.port}/${req.app}`;
     let stream: Stream;
     try {
-      stream = this.deps.gateway.stream(manifestId, null, { width: 0, height: 0 }, "rtmp");
+      stream = await this.deps.gateway.open(
+        ingestId,
+        `${base}/${req.name}`,
+        null,
+        { width: 0, height: 0 },
+        "rtmp",
+      );
     } catch (err) {
+      if (err instanceof StreamAuthDenied) {
+        this.deps.logger.warn(
+          { manifestID: ingestId, err: err.message },
+          "stream refused by the auth webhook",
+        );
+        return {
+          ok: false,
+          code: "NetStream.Publish.Rejected",
+          description: "Forbidden: authentication denied",
+        };
+      }
       const code =
         err instanceof SegmentFailure && err.status === 409
           ? "NetStream.Publish.BadName"
           : "NetStream.Publish.Rejected";
       return { ok: false, code, description: errorMessage(err) };
     }
+    const manifestId = stream.manifestId;
     this.deps.logger.info({ manifestID: manifestId, remote: req.remote }, "RTMP publish started");
     const sink = new PublishedStream(conn, stream, {
       gateway: this.deps.gateway,

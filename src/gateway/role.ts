@@ -12,6 +12,7 @@ import { OrchestratorClient } from "./OrchestratorClient.js";
 import { type OrchestratorList, StaticOrchestrators, WebhookOrchestrators } from "./OrchestratorList.js";
 import { parseOrchAddrs } from "./OrchestratorPool.js";
 import { RtmpIngest } from "./RtmpIngest.js";
+import { StreamAuth } from "./StreamAuth.js";
 
 function readIfFile(path: string): string | null {
   try {
@@ -46,9 +47,14 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
   }
   const addr = config.gatewayHttpAddr!;
   // go-livepeer: unset -httpIngest turns push off on a public address (no auth webhook here yet).
-  const httpIngest = o.isSet("httpIngest") ? o.bool("httpIngest") : isLoopbackHost(addr.host);
+  const authUrl = o.str("authWebhookUrl");
+  const httpIngest = o.isSet("httpIngest")
+    ? o.bool("httpIngest")
+    : isLoopbackHost(addr.host) || authUrl !== "";
   if (!httpIngest)
-    ctx.logger.warn("HTTP push ingest is off: -httpAddr is not loopback; pass -httpIngest to enable it");
+    ctx.logger.warn(
+      "HTTP push ingest is off: -httpAddr is not loopback and there is no -authWebhookUrl; pass -httpIngest to enable it",
+    );
   const store = new MemoryStore();
   const gateway = new Gateway(
     {
@@ -64,7 +70,12 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
         .filter(Boolean),
       minVersion: o.str("orchMinLivepeerVersion"),
     },
-    { logger: ctx.logger, client: new OrchestratorClient(), store },
+    {
+      logger: ctx.logger,
+      client: new OrchestratorClient(),
+      store,
+      auth: authUrl ? new StreamAuth(authUrl) : undefined,
+    },
   );
   const server = new GatewayServer(
     { addr, httpIngest, currentManifest: o.bool("currentManifest") },

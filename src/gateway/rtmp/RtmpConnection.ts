@@ -46,7 +46,7 @@ export type PublishDecision =
   | { ok: false; code: string; description: string };
 
 export interface RtmpHandler {
-  publish(req: PublishRequest, conn: RtmpConnection): PublishDecision;
+  publish(req: PublishRequest, conn: RtmpConnection): PublishDecision | Promise<PublishDecision>;
 }
 
 type State = "c0c1" | "c2" | "chunks" | "closed";
@@ -63,6 +63,7 @@ export class RtmpConnection {
   private app = "";
   private tcUrl = "";
   private sink: PublishSink | null = null;
+  private publishing = false;
   private publishStreamId = 0;
   private received = 0;
   private lastAck = 0;
@@ -175,6 +176,29 @@ export class RtmpConnection {
     this.send(5, MSG_COMMAND_AMF0, streamId, encodeAmf0("onStatus", 0, null, { level, code, description }));
   }
 
+  private decided(decision: PublishDecision, streamId: number, streamName: string): void {
+    if (!decision.ok) {
+      this.status(streamId, "error", decision.code, decision.description);
+      this.log("warn", { remote: this.remote, reason: decision.description }, "RTMP publish refused");
+      // Let the status reach the client before the close.
+      setTimeout(() => this.close(decision.description), 100).unref();
+      return;
+    }
+    this.sink = decision.sink;
+    if (this.state === "closed") {
+      // The publisher left while the decision was being made.
+      this.ended = true;
+      decision.sink.end("client disconnected");
+      return;
+    }
+    clearTimeout(this.deadline);
+    const begin = Buffer.alloc(6);
+    begin.writeUInt16BE(0, 0); // StreamBegin
+    begin.writeUInt32BE(streamId, 2);
+    this.send(2, MSG_USER_CONTROL, 0, begin);
+    this.status(streamId, "status", "NetStream.Publish.Start", `${streamName} is now published.`);
+  }
+
   private message(m: RtmpMessage): void {
     switch (m.type) {
       case MSG_WINDOW_ACK_SIZE:
@@ -251,27 +275,26 @@ export class RtmpConnection {
         this.command(0, "_result", txId, null, undefined);
         return;
       case "publish": {
-        if (this.sink) return;
+        if (this.publishing) return;
+        this.publishing = true;
         const streamName = typeof values[3] === "string" ? values[3] : "";
-        const decision = this.handler.publish(
-          { app: this.app, name: streamName, tcUrl: this.tcUrl, remote: this.remote },
-          this,
-        );
         this.publishStreamId = m.streamId;
-        if (!decision.ok) {
-          this.status(m.streamId, "error", decision.code, decision.description);
-          this.log("warn", { remote: this.remote, reason: decision.description }, "RTMP publish refused");
-          // Let the status reach the client before the close.
-          setTimeout(() => this.close(decision.description), 100).unref();
-          return;
-        }
-        clearTimeout(this.deadline);
-        this.sink = decision.sink;
-        const begin = Buffer.alloc(6);
-        begin.writeUInt16BE(0, 0); // StreamBegin
-        begin.writeUInt32BE(m.streamId, 2);
-        this.send(2, MSG_USER_CONTROL, 0, begin);
-        this.status(m.streamId, "status", "NetStream.Publish.Start", `${streamName} is now published.`);
+        // The handler may ask an auth webhook; publishers wait for the status before sending media.
+        void Promise.resolve()
+          .then(() =>
+            this.handler.publish(
+              { app: this.app, name: streamName, tcUrl: this.tcUrl, remote: this.remote },
+              this,
+            ),
+          )
+          .catch(
+            (err): PublishDecision => ({
+              ok: false,
+              code: "NetStream.Publish.Rejected",
+              description: (err as Error).message,
+            }),
+          )
+          .then((decision) => this.decided(decision, m.streamId, streamName));
         return;
       }
       case "play":

@@ -10,6 +10,7 @@ import { silentLogger } from "../../../src/logger/logger.js";
 import { LpNode } from "../../../src/node/LpNode.js";
 import { makeClip, removeClips, stripTsPid } from "../../helpers/media.js";
 import { EchoTranscoder, type RunningOrchestrator, startOrchestrator } from "../../helpers/orchestrator.js";
+import { RawRtmpClient } from "../../helpers/rtmp.js";
 
 let o1: RunningOrchestrator;
 let o2: RunningOrchestrator;
@@ -201,6 +202,74 @@ describe("with -orchWebhookUrl", () => {
       expect(t2.jobs.length).toBe(before + 1);
       expect(hits).toBeGreaterThanOrEqual(1);
       expect(g.node.status()["OrchestratorPool"]).toEqual([o2.uri]);
+    } finally {
+      await g.node.stop();
+      hook.close();
+    }
+  });
+});
+
+describe("with -authWebhookUrl", () => {
+  it("asks the webhook once per new stream, renames and configures it, and refuses denied streams", async () => {
+    const asked: string[] = [];
+    const hook = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => {
+        body += d;
+      });
+      req.on("end", () => {
+        const url = (JSON.parse(body) as { url: string }).url;
+        asked.push(url);
+        if (url.includes("deny")) res.writeHead(403).end("no");
+        else if (url.includes("rename"))
+          res
+            .writeHead(200)
+            .end(JSON.stringify({ manifestID: `named${asked.length}`, presets: ["P144p30fps16x9"] }));
+        else res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/auth`;
+    const g = await startGateway([], ["-orchAddr", `127.0.0.1:${o1.port}`, "-authWebhookUrl", url]);
+    try {
+      const first = await fetch(`${g.base}/live/rename/0.ts`, { method: "POST", body: seg("a") });
+      expect(first.status).toBe(200);
+      expect(asked).toEqual(["/live/rename/0.ts"]);
+      // Played under the webhook's name, with the webhook's ladder; later pushes reuse the stream.
+      expect(await (await fetch(`${g.base}/stream/named1.m3u8`)).text()).toContain(
+        "named1/P144p30fps16x9.m3u8",
+      );
+      expect((await fetch(`${g.base}/stream/rename.m3u8`)).status).toBe(404);
+      expect((await fetch(`${g.base}/live/rename/1.ts`, { method: "POST", body: seg("b") })).status).toBe(
+        200,
+      );
+      expect(asked).toHaveLength(1);
+      expect(await (await fetch(`${g.base}/stream/named1/P144p30fps16x9.m3u8`)).text()).toContain(
+        "/stream/named1/P144p30fps16x9/1.ts",
+      );
+      const denied = await fetch(`${g.base}/live/deny/0.ts`, { method: "POST", body: seg("c") });
+      expect(denied.status).toBe(403);
+      expect(await denied.text()).toBe("Could not create stream ID: url=/live/deny/0.ts\n");
+      expect(g.node.status()["Manifests"]).not.toHaveProperty("deny");
+      const plain = await fetch(`${g.base}/live/plain/0.ts`, { method: "POST", body: seg("d") });
+      expect(plain.status).toBe(200);
+      expect(await (await fetch(`${g.base}/stream/plain.m3u8`)).text()).toContain(
+        "plain/P360p30fps16x9.m3u8",
+      );
+
+      // RTMP publishes go through the same webhook, with the rtmp:// URL.
+      const rtmpPort = g.node.status()["GatewayRTMPPort"] as number;
+      const no = new RawRtmpClient(rtmpPort);
+      await no.publish("live", "deny-me");
+      await no.status("NetStream.Publish.Rejected");
+      await no.closed;
+      const yes = new RawRtmpClient(rtmpPort);
+      await yes.publish("live", "rename-me");
+      await yes.status("NetStream.Publish.Start");
+      expect(asked.slice(-2)).toEqual(["rtmp://127.0.0.1/live/deny-me", "rtmp://127.0.0.1/live/rename-me"]);
+      const streams = g.node.status()["Streams"] as Record<string, { ingest: string }>;
+      expect(streams[`named${asked.length}`]?.ingest).toBe("rtmp");
+      yes.close();
     } finally {
       await g.node.stop();
       hook.close();
