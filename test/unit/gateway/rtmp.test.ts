@@ -170,6 +170,71 @@ describe("RTMP chunk stream", () => {
   });
 });
 
+describe("RTMP decoding of corrupted input", () => {
+  it("only ever fails with its own error types (seeded mutation of a valid stream)", () => {
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const valid = Buffer.concat([
+      encodeMessage(
+        3,
+        {
+          type: 20,
+          streamId: 0,
+          timestamp: 0,
+          payload: encodeAmf0("connect", 1, { app: "live", n: [1, { a: null }] }),
+        },
+        128,
+      ),
+      encodeMessage(
+        2,
+        { type: MSG_SET_CHUNK_SIZE, streamId: 0, timestamp: 0, payload: Buffer.from([0, 0, 16, 0]) },
+        128,
+      ),
+      encodeMessage(
+        4,
+        { type: MSG_VIDEO, streamId: 1, timestamp: 0xffffff + 5, payload: Buffer.alloc(9000, 1) },
+        4096,
+      ),
+      encodeMessage(
+        300,
+        {
+          type: 18,
+          streamId: 1,
+          timestamp: 10,
+          payload: encodeAmf0("@setDataFrame", "onMetaData", { w: 1 }),
+        },
+        4096,
+      ),
+    ]);
+    const unexpected: unknown[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const b = Buffer.from(valid);
+      for (let k = 1 + rand(5); k > 0; k--) b[rand(b.length)] = rand(256);
+      const dec = new ChunkDecoder((m) => {
+        if (m.type !== 20 && m.type !== 18) return;
+        try {
+          decodeAmf0(m.payload);
+        } catch (err) {
+          if (!(err instanceof AmfError)) unexpected.push(err);
+        }
+      });
+      try {
+        for (let off = 0; off < b.length; ) {
+          const n = 1 + rand(700);
+          dec.push(b.subarray(off, off + n));
+          off += n;
+        }
+      } catch (err) {
+        if (!(err instanceof RtmpProtocolError)) unexpected.push(err);
+      }
+    }
+    expect(unexpected).toEqual([]);
+  });
+});
+
 describe("RTMP paths and FLV", () => {
   it("takes the manifest ID and key as go-livepeer does", () => {
     expect(parseRtmpPath("live", "abc")).toMatchObject({ manifestId: "abc" });
