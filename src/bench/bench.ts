@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { LpError } from "../errors/LpError.js";
 import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
 import { runProcess } from "../media/ffmpeg/runFfmpeg.js";
+import { testPatternArgs } from "../media/ffmpeg/testPattern.js";
 import type { VideoProfile } from "../media/profiles.js";
 import type { TranscodeJob } from "../media/transcoder.js";
 
@@ -100,32 +101,13 @@ export async function prepareSegments(
   const args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"];
   if (input === "") {
     args.push(
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc2=size=1920x1080:rate=30",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:sample_rate=48000",
-      "-t",
-      String(want * 2),
-      "-c:v",
-      "libx264",
-      "-preset",
-      "veryfast",
-      "-pix_fmt",
-      "yuv420p",
-      "-b:v",
-      "6000k",
-      "-g",
-      "60",
-      "-keyint_min",
-      "60",
-      "-sc_threshold",
-      "0",
-      "-c:a",
-      "aac",
+      ...testPatternArgs({
+        width: 1920,
+        height: 1080,
+        videoBitrate: "6000k",
+        sampleRate: 48000,
+        seconds: want * 2,
+      }),
     );
   } else {
     args.push("-i", input, "-c", "copy");

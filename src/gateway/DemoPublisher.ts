@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Logger } from "../logger/logger.js";
 import { liveChildren } from "../media/ffmpeg/runFfmpeg.js";
+import { testPatternArgs } from "../media/ffmpeg/testPattern.js";
 import type { Service } from "../node/Service.js";
 
 /** Wait before a publisher that exited is started again. */
@@ -13,33 +14,14 @@ export function demoArgs(url: string): string[] {
     "-nostdin",
     "-loglevel",
     "error",
-    "-re",
-    "-f",
-    "lavfi",
-    "-i",
-    "testsrc2=size=640x360:rate=30",
-    "-f",
-    "lavfi",
-    "-i",
-    "sine=frequency=440:sample_rate=44100",
-    "-c:v",
-    "libx264",
-    "-preset",
-    "veryfast",
-    "-pix_fmt",
-    "yuv420p",
-    "-g",
-    "60",
-    "-keyint_min",
-    "60",
-    "-sc_threshold",
-    "0",
-    "-b:v",
-    "1000k",
-    "-c:a",
-    "aac",
-    "-b:a",
-    "96k",
+    ...testPatternArgs({
+      width: 640,
+      height: 360,
+      videoBitrate: "1000k",
+      sampleRate: 44100,
+      realtime: true,
+      audioBitrate: "96k",
+    }),
     "-f",
     "flv",
     url,

@@ -10,6 +10,11 @@ import { OrchestratorPool } from "./OrchestratorPool.js";
 import { StreamPlaylists } from "./Playlists.js";
 import type { StreamAuth } from "./StreamAuth.js";
 
+/** Whether a manifest ID can name a stream: one URL path segment of plain characters, no dot first. */
+export function isValidManifestId(id: string): boolean {
+  return id !== "" && !/[^A-Za-z0-9_.-]/.test(id) && !id.startsWith(".");
+}
+
 /** go-livepeer's httpPushTimeout: a pushed stream with no segment for this long ends. */
 export const STREAM_IDLE_MS = 60_000;
 /** Ended streams stay readable this long (go-livepeer drops them at once). */
@@ -125,8 +130,8 @@ export class Gateway {
 
   /**
    * Get or create the stream, with profiles from the push's configuration header or the
-   * defaults. An RTMP publish (`exclusive`) refuses a manifest ID that is live already, as
-   * go-livepeer does; HTTP pushes to a live RTMP stream are refused too.
+   * defaults. An RTMP publish refuses a manifest ID that is live already, as go-livepeer does;
+   * HTTP pushes to a live RTMP stream are refused too.
    */
   stream(
     manifestId: string,
@@ -178,17 +183,22 @@ export class Gateway {
     return s;
   }
 
-  /** Store one object of a stream and return its playlist URI. */
-  private save(
-    manifestId: string,
+  /** Store one object of a stream and list it in that rendition's playlist. */
+  private publish(
+    s: Stream,
     rendition: string,
-    seq: number,
+    seg: { seq: number; durationMs: number },
     ext: string,
     data: Buffer,
     mime: string,
-  ): string {
-    this.deps.store.put(manifestId, rendition, `${seq}${ext}`, { data, contentType: mime });
-    return `/stream/${manifestId}/${rendition}/${seq}${ext}`;
+  ): void {
+    this.deps.store.put(s.manifestId, rendition, `${seg.seq}${ext}`, { data, contentType: mime });
+    s.playlists.insert(
+      rendition,
+      seg.seq,
+      seg.durationMs,
+      `/stream/${s.manifestId}/${rendition}/${seg.seq}${ext}`,
+    );
   }
 
   /** Process one segment of a stream: source into HLS, transcode with retries, renditions into HLS. */
@@ -199,23 +209,13 @@ export class Gateway {
     s.lastSeen = Date.now();
     const log = this.deps.logger.child({ manifestID: s.manifestId, seqNo: seg.seq });
     const mime = seg.ext === ".mp4" ? "video/mp4" : "video/mp2t";
-    s.playlists.insert(
-      "source",
-      seg.seq,
-      seg.durationMs,
-      this.save(s.manifestId, "source", seg.seq, seg.ext, seg.data, mime),
-    );
+    this.publish(s, "source", seg, seg.ext, seg.data, mime);
     if (s.profiles.length === 0 || this.options.maxAttempts <= 0)
       return { renditions: [], orchestrator: null };
     if (seg.zeroFrames) {
       // No video frame to transcode (lpms' bypass): every rendition gets the source as is.
       const renditions = s.profiles.map((profile) => {
-        s.playlists.insert(
-          profile.name,
-          seg.seq,
-          seg.durationMs,
-          this.save(s.manifestId, profile.name, seg.seq, seg.ext, seg.data, mime),
-        );
+        this.publish(s, profile.name, seg, seg.ext, seg.data, mime);
         return { profile, data: seg.data };
       });
       s.ok += 1;
@@ -244,12 +244,7 @@ export class Gateway {
         const renditions = res.renditions.map((r, i) => {
           const profile = s.profiles[i]!;
           const { ext, mime: m } = formatInfo(profile.format);
-          s.playlists.insert(
-            profile.name,
-            seg.seq,
-            seg.durationMs,
-            this.save(s.manifestId, profile.name, seg.seq, ext, r.data, m),
-          );
+          this.publish(s, profile.name, seg, ext, r.data, m);
           return { profile, data: r.data };
         });
         s.ok += 1;

@@ -102,11 +102,7 @@ export class SubmitError extends LpError {
 export class OrchestratorClient {
   /** GetOrchestrator with the job capabilities; offchain the address and signature are empty. */
   async getInfo(uri: string, caps: Capabilities, timeoutMs: number): Promise<OrchestratorInfo> {
-    const client = createClient(
-      Orchestrator,
-      createGrpcTransport({ baseUrl: uri, nodeOptions: { rejectUnauthorized: false } }),
-    );
-    return client.getOrchestrator(
+    return grpcClient(uri).getOrchestrator(
       { address: new Uint8Array(20), sig: new Uint8Array(0), capabilities: caps },
       { timeoutMs },
     );
@@ -114,11 +110,7 @@ export class OrchestratorClient {
 
   /** Tell an orchestrator a stream ended so it frees the session now (EndTranscodingSession). */
   async endSession(uri: string, info: OrchestratorInfo, timeoutMs = 2500): Promise<void> {
-    const client = createClient(
-      Orchestrator,
-      createGrpcTransport({ baseUrl: uri, nodeOptions: { rejectUnauthorized: false } }),
-    );
-    await client.endTranscodingSession({ authToken: info.authToken }, { timeoutMs });
+    await grpcClient(uri).endTranscodingSession({ authToken: info.authToken }, { timeoutMs });
   }
 
   /** Send one segment to an orchestrator and download its renditions. */
@@ -171,6 +163,14 @@ export class OrchestratorClient {
     );
     return { renditions, elapsedMs, info: result.info };
   }
+}
+
+/** net.Orchestrator over gRPC/TLS without certificate checks (orchestrators self-sign). */
+function grpcClient(uri: string) {
+  return createClient(
+    Orchestrator,
+    createGrpcTransport({ baseUrl: uri, nodeOptions: { rejectUnauthorized: false } }),
+  );
 }
 
 function postSegment(

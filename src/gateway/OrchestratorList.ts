@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { errorMessage } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
 
@@ -69,7 +68,7 @@ export function parseWebhookBody(text: string): string[] {
 export class WebhookOrchestrators implements OrchestratorList {
   private list: string[] | null = null;
   private fetchedAt = 0;
-  private lastHash = "";
+  private lastBody = "";
   private inflight: Promise<string[]> | null = null;
 
   constructor(
@@ -100,10 +99,9 @@ export class WebhookOrchestrators implements OrchestratorList {
       }
       const text = await res.text();
       if (text.length > WEBHOOK_MAX_BYTES) throw new Error("orchestrator webhook answer is too large");
-      const hash = createHash("sha256").update(text).digest("hex");
-      if (hash !== this.lastHash || !this.list) {
+      if (text !== this.lastBody || !this.list) {
         this.list = parseWebhookBody(text);
-        this.lastHash = hash;
+        this.lastBody = text;
         this.deps.logger.info({ orchestrators: this.list.length }, "orchestrator webhook list updated");
       }
       this.fetchedAt = this.deps.now?.() ?? Date.now();

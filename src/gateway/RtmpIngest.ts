@@ -5,7 +5,7 @@ import { errorMessage } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
 import { type CutSegment, SEGMENT_SECONDS, Segmenter } from "../media/Segmenter.js";
 import type { Service } from "../node/Service.js";
-import { type Gateway, SegmentFailure, type Stream } from "./Gateway.js";
+import { type Gateway, isValidManifestId, SegmentFailure, type Stream } from "./Gateway.js";
 import type { AmfObject, AmfValue } from "./rtmp/amf0.js";
 import { type MSG_AUDIO, MSG_VIDEO } from "./rtmp/chunks.js";
 import {
@@ -286,7 +286,7 @@ export class RtmpIngest implements Service, RtmpHandler {
 
   async publish(req: PublishRequest, conn: RtmpConnection): Promise<PublishDecision> {
     const { manifestId: ingestId } = parseRtmpPath(req.app, req.name);
-    if (/[^A-Za-z0-9_.-]/.test(ingestId) || ingestId.startsWith(".")) {
+    if (!isValidManifestId(ingestId)) {
       return { ok: false, code: "NetStream.Publish.BadName", description: `bad stream name ${ingestId}` };
     }
     const base = req.tcUrl || `rtmp://${this.options.addr.host || "127.0.0.1"}:${this.port}/${req.app}`;

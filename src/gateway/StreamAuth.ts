@@ -1,5 +1,6 @@
 import { LpError } from "../errors/LpError.js";
 import { PRESETS, parseJsonProfiles, type VideoProfile } from "../media/profiles.js";
+import { isValidManifestId } from "./Gateway.js";
 
 const AUTH_TIMEOUT_MS = 5000;
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -40,7 +41,7 @@ export function parseAuthAnswer(body: string): StreamAuthResult | null {
     throw new StreamAuthDenied("auth webhook answer is not a JSON object");
   const manifestId = typeof j["manifestID"] === "string" ? j["manifestID"] : "";
   if (manifestId === "") throw new StreamAuthDenied("empty manifest id not allowed");
-  if (/[^A-Za-z0-9_.-]/.test(manifestId) || manifestId.startsWith("."))
+  if (!isValidManifestId(manifestId))
     throw new StreamAuthDenied("auth webhook manifest id has characters a URL path cannot carry");
   for (const f of UNSUPPORTED_FIELDS) {
     if (typeof j[f] === "string" && j[f] !== "")

@@ -46,7 +46,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
     orchestrators = new StaticOrchestrators(orchUris, local);
   }
   const addr = config.gatewayHttpAddr!;
-  // go-livepeer: unset -httpIngest turns push off on a public address (no auth webhook here yet).
+  // go-livepeer: unset -httpIngest turns push off on a public address without an auth webhook.
   const authUrl = o.str("authWebhookUrl");
   const httpIngest = o.isSet("httpIngest")
     ? o.bool("httpIngest")
@@ -81,11 +81,8 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
     { addr, httpIngest, currentManifest: o.bool("currentManifest") },
     { logger: ctx.logger, gateway, store },
   );
-  const rtmp = new RtmpIngest(
-    { addr: config.rtmpAddr!, ffmpegPath: o.str("ffmpegPath") || defaultFfmpegPath() },
-    { logger: ctx.logger, gateway },
-  );
   const ffmpegPath = o.str("ffmpegPath") || defaultFfmpegPath();
+  const rtmp = new RtmpIngest({ addr: config.rtmpAddr!, ffmpegPath }, { logger: ctx.logger, gateway });
   const demo = o.bool("demo")
     ? [
         new DemoPublisher(

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LpError } from "../errors/LpError.js";
 import { defaultFfprobePath, ffprobeEnv } from "./ffmpeg/binaries.js";
+import { isMp4 } from "./sniff.js";
 
 /** What tests and tools need to know about a media file. */
 export interface ProbeResult {
@@ -39,8 +40,7 @@ export async function probe(input: string | Buffer, options: ProbeOptions = {}):
   const dir = await mkdtemp(join(options.workDir ?? tmpdir(), "lp-probe-"));
   try {
     // ffprobe needs a seekable file for MP4 (the moov box may sit at the end).
-    const isMp4 = input.subarray(4, 8).toString("latin1") === "ftyp";
-    const file = join(dir, isMp4 ? "in.mp4" : "in.ts");
+    const file = join(dir, isMp4(input) ? "in.mp4" : "in.ts");
     await writeFile(file, input);
     return await probeFile(file, options);
   } finally {

@@ -33,6 +33,11 @@ const MP4_VIDEO: Record<string, string> = {
   mp4v: "mpeg4",
 };
 
+/** Whether bytes start like an MP4 file (an ftyp box first). */
+export function isMp4(data: Buffer): boolean {
+  return data.length >= 8 && data.toString("latin1", 4, 8) === "ftyp";
+}
+
 const unreadable = (why: string) => new LpError("CODEC_PROBE", `Error getting codec info: ${why}`);
 
 /**
@@ -41,7 +46,7 @@ const unreadable = (why: string) => new LpError("CODEC_PROBE", `Error getting co
  * that are neither.
  */
 export function sniffSegment(data: Buffer): SegmentInfo {
-  if (data.length >= 8 && data.toString("latin1", 4, 8) === "ftyp") return sniffMp4(data);
+  if (isMp4(data)) return sniffMp4(data);
   if (data.length >= TS_PACKET && data[0] === 0x47) return sniffTs(data);
   throw unreadable("not MPEG-TS or MP4");
 }

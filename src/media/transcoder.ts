@@ -12,6 +12,7 @@ import { transcodeArgs } from "./ffmpeg/transcodeArgs.js";
 import { GpuBalancer } from "./gpu/GpuBalancer.js";
 import { probe } from "./probe.js";
 import { extensionFor, type VideoProfile } from "./profiles.js";
+import { isMp4 } from "./sniff.js";
 
 /** Smallest rendition go-livepeer accepts (core/orchestrator.go: ZeroSegments below it). */
 export const MIN_RENDITION_BYTES = 25;
@@ -137,8 +138,7 @@ export class LocalTranscoder implements Transcoder {
 
   private async run(job: TranscodeJob, dir: string, gpu: string | null): Promise<TranscodeResult> {
     // MP4 input is recognised by its ftyp box; everything else is read as MPEG-TS.
-    const isMp4 = job.data.subarray(4, 8).toString("latin1") === "ftyp";
-    const input = join(dir, isMp4 ? "in.mp4" : "in.ts");
+    const input = join(dir, isMp4(job.data) ? "in.mp4" : "in.ts");
     await writeFile(input, job.data);
     const outputs = job.profiles.map((profile, i) => ({
       path: join(dir, `out${i}${extensionFor(profile.format)}`),

@@ -176,12 +176,16 @@ export class RtmpConnection {
     this.send(5, MSG_COMMAND_AMF0, streamId, encodeAmf0("onStatus", 0, null, { level, code, description }));
   }
 
+  /** An error status, then the close once the status has had time to reach the client. */
+  private refuse(streamId: number, code: string, description: string, reason: string): void {
+    this.status(streamId, "error", code, description);
+    setTimeout(() => this.close(reason), 100).unref();
+  }
+
   private decided(decision: PublishDecision, streamId: number, streamName: string): void {
     if (!decision.ok) {
-      this.status(streamId, "error", decision.code, decision.description);
       this.log("warn", { remote: this.remote, reason: decision.description }, "RTMP publish refused");
-      // Let the status reach the client before the close.
-      setTimeout(() => this.close(decision.description), 100).unref();
+      this.refuse(streamId, decision.code, decision.description, decision.description);
       return;
     }
     this.sink = decision.sink;
@@ -298,13 +302,12 @@ export class RtmpConnection {
         return;
       }
       case "play":
-        this.status(
+        this.refuse(
           m.streamId,
-          "error",
           "NetStream.Play.Failed",
           "RTMP playback is not supported yet; play the HLS output under /stream/",
+          "play is not supported",
         );
-        setTimeout(() => this.close("play is not supported"), 100).unref();
         return;
       case "FCUnpublish":
       case "deleteStream":
