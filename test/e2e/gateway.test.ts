@@ -50,30 +50,43 @@ function segments(seconds: number): Buffer[] {
     .map((f) => readFileSync(join(dir, f)));
 }
 
-describe("gateway with two orchestrator processes", () => {
-  it("pushes real segments, survives losing an orchestrator, and plays every rendition", async () => {
-    const orchs = [0, 1].map(() =>
-      spawnNode([
-        "--mode",
-        "orchestrator,transcoder",
-        "-serviceAddr",
-        "127.0.0.1:0",
-        "-httpAddr",
-        "127.0.0.1:0",
-      ]),
-    );
-    const ports = await Promise.all(orchs.map((o) => portOf(o, "orchestrator TLS port listening")));
-    const gw = spawnNode([
+/** Two orchestrator+transcoder processes and a gateway process using both. */
+async function startCluster() {
+  const orchs = [0, 1].map(() =>
+    spawnNode([
       "--mode",
-      "gateway",
+      "orchestrator,transcoder",
+      "-serviceAddr",
+      "127.0.0.1:0",
       "-httpAddr",
       "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-orchAddr",
-      ports.map((p) => `127.0.0.1:${p}`).join(","),
-    ]);
-    const gwPort = await portOf(gw, "gateway HTTP server listening");
+    ]),
+  );
+  const ports = await Promise.all(orchs.map((o) => portOf(o, "orchestrator TLS port listening")));
+  const gw = spawnNode([
+    "--mode",
+    "gateway",
+    "-httpAddr",
+    "127.0.0.1:0",
+    "-rtmpAddr",
+    "127.0.0.1:0",
+    "-orchAddr",
+    ports.map((p) => `127.0.0.1:${p}`).join(","),
+  ]);
+  const gwPort = await portOf(gw, "gateway HTTP server listening");
+  return { orchs, ports, gw, gwPort };
+}
+
+/** ffprobe a segment fetched from a URL (or given as bytes). */
+async function probeSegment(from: string | Buffer, options: { countFrames?: boolean } = {}) {
+  const f = join(tmp(), "seg.ts");
+  writeFileSync(f, typeof from === "string" ? Buffer.from(await (await fetch(from)).arrayBuffer()) : from);
+  return probe(f, options);
+}
+
+describe("gateway with two orchestrator processes", () => {
+  it("pushes real segments, survives losing an orchestrator, and plays every rendition", async () => {
+    const { orchs, ports, gw, gwPort } = await startCluster();
     const segs = segments(10);
     expect(segs.length).toBeGreaterThanOrEqual(5);
     for (let i = 0; i < segs.length; i++) {
@@ -95,9 +108,7 @@ describe("gateway with two orchestrator processes", () => {
       const parts = parseMultipart(Buffer.from(await res.arrayBuffer()), ct.params["boundary"]!);
       expect(parts.map((p) => p.headers["rendition-name"])).toEqual(["P240p30fps16x9", "P360p30fps16x9"]);
       expect(parts[1]!.headers["content-disposition"]).toBe(`attachment; filename="P360p30fps16x9_${i}.ts"`);
-      const f = join(tmp(), "part.ts");
-      writeFileSync(f, parts[1]!.body);
-      expect((await probe(f)).video).toMatchObject({ width: 640, height: 360 });
+      expect((await probeSegment(parts[1]!.body)).video).toMatchObject({ width: 640, height: 360 });
     }
     for (const [rendition, w, h] of [
       ["P240p30fps16x9", 426, 240],
@@ -108,9 +119,7 @@ describe("gateway with two orchestrator processes", () => {
       expect(uris).toEqual(segs.map((_, i) => `/stream/e2e/${rendition}/${i}.ts`));
       let total = 0;
       for (const uri of uris) {
-        const f = join(tmp(), "r.ts");
-        writeFileSync(f, Buffer.from(await (await fetch(`http://127.0.0.1:${gwPort}${uri}`)).arrayBuffer()));
-        const p = await probe(f, { countFrames: true });
+        const p = await probeSegment(`http://127.0.0.1:${gwPort}${uri}`, { countFrames: true });
         expect(p.video).toMatchObject({ width: w, height: h });
         total += p.durationSec;
       }
@@ -122,28 +131,7 @@ describe("gateway with two orchestrator processes", () => {
   }, 120_000);
 
   it("takes 10 s of RTMP, survives losing the orchestrator in use, and plays a complete ladder", async () => {
-    const orchs = [0, 1].map(() =>
-      spawnNode([
-        "--mode",
-        "orchestrator,transcoder",
-        "-serviceAddr",
-        "127.0.0.1:0",
-        "-httpAddr",
-        "127.0.0.1:0",
-      ]),
-    );
-    const ports = await Promise.all(orchs.map((o) => portOf(o, "orchestrator TLS port listening")));
-    const gw = spawnNode([
-      "--mode",
-      "gateway",
-      "-httpAddr",
-      "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-orchAddr",
-      ports.map((p) => `127.0.0.1:${p}`).join(","),
-    ]);
-    const gwPort = await portOf(gw, "gateway HTTP server listening");
+    const { orchs, ports, gw, gwPort } = await startCluster();
     const rtmpPort = await portOf(gw, "RTMP server listening");
     const clip = makeClip({ width: 640, height: 360, seconds: 10, format: "mp4" });
     const pushing = pushRtmp(`rtmp://127.0.0.1:${rtmpPort}/live/rtmpe2e`, clip);
@@ -173,9 +161,7 @@ describe("gateway with two orchestrator processes", () => {
       expect(uris).toEqual([0, 1, 2, 3, 4].map((i) => `/stream/rtmpe2e/${rendition}/${i}.ts`));
       let total = 0;
       for (const uri of uris) {
-        const f = join(tmp(), "r.ts");
-        writeFileSync(f, Buffer.from(await (await fetch(`http://127.0.0.1:${gwPort}${uri}`)).arrayBuffer()));
-        const p = await probe(f);
+        const p = await probeSegment(`http://127.0.0.1:${gwPort}${uri}`);
         expect(p.video).toMatchObject({ width: w, height: h });
         total += p.durationSec;
       }
@@ -202,9 +188,10 @@ describe("gateway with two orchestrator processes", () => {
     expect(master).toContain("RESOLUTION=640x360\ndemo/source.m3u8");
     const media = await (await fetch(`http://127.0.0.1:${httpPort}/stream/demo/P240p30fps16x9.m3u8`)).text();
     const uri = media.split("\n").find((l) => l.startsWith("/stream/"))!;
-    const f = join(tmp(), "demo.ts");
-    writeFileSync(f, Buffer.from(await (await fetch(`http://127.0.0.1:${httpPort}${uri}`)).arrayBuffer()));
-    expect((await probe(f)).video).toMatchObject({ width: 426, height: 240 });
+    expect((await probeSegment(`http://127.0.0.1:${httpPort}${uri}`)).video).toMatchObject({
+      width: 426,
+      height: 240,
+    });
     node.child.kill("SIGTERM");
     expect((await node.exited).code).toBe(0);
     // Neither the demo publisher nor a segmenter outlives the node.
