@@ -115,9 +115,8 @@ class PublishedStream implements PublishSink {
     if (Number.isFinite(width) && Number.isFinite(height)) {
       this.deps.gateway.setSourceSize(this.stream, Math.round(width), Math.round(height));
     }
-    const tag = flvTag(FLV_SCRIPT, 0, body);
     if (this.state !== "probing") return;
-    this.metadataTag = tag;
+    this.metadataTag = flvTag(FLV_SCRIPT, 0, body);
     // Encoders name the codec of every track they will send: one of the two missing is final.
     const hasVideo = obj !== undefined && "videocodecid" in obj;
     const hasAudio = obj !== undefined && "audiocodecid" in obj;

@@ -36,13 +36,8 @@ export class Segmenter {
   private stderrTail = "";
   private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null;
   private pendingReads: Promise<void> = Promise.resolve();
-  private count = 0;
 
   constructor(private readonly options: SegmenterOptions) {}
-
-  get segments(): number {
-    return this.count;
-  }
 
   /** Last lines ffmpeg printed, for the reason of a failure. */
   get lastError(): string {
@@ -111,7 +106,6 @@ export class Segmenter {
     try {
       const data = await readFile(path);
       await rm(path, { force: true });
-      this.count += 1;
       this.options.onSegment({ seq, data, durationMs });
     } catch {
       // The file vanished (the segmenter was killed): nothing to hand on.
