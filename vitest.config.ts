@@ -7,5 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 2,
+    // A TMPDIR per run, checked empty at the end; every file removes what it made.
+    globalSetup: ["test/globalSetup.ts"],
+    setupFiles: ["test/setup.ts"],
   },
 });

@@ -1,9 +1,8 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { LpError } from "../errors/LpError.js";
 import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
-import { runProcess } from "../media/ffmpeg/runFfmpeg.js";
+import { type ChildProcesses, runProcess } from "../media/ffmpeg/runFfmpeg.js";
 import { testPatternArgs } from "../media/ffmpeg/testPattern.js";
 import type { VideoProfile } from "../media/profiles.js";
 import type { TranscodeJob } from "../media/transcoder.js";
@@ -50,6 +49,9 @@ export interface BenchOutputDeps {
   transcoder: BenchTranscoder;
   out: NodeJS.WritableStream;
   isTTY: boolean;
+  /** Parent of the input's work directory (a per-process temporary folder). */
+  workDir: string;
+  children?: ChildProcesses | null;
 }
 
 export interface SegmentRow {
@@ -93,6 +95,7 @@ export interface BenchReport {
 export async function prepareSegments(
   options: Pick<BenchOptions, "input" | "segs" | "ffmpegPath">,
   workDir: string,
+  children: ChildProcesses | null = null,
 ): Promise<BenchSegment[]> {
   const input = options.input ?? "";
   if (input.endsWith(".m3u8")) return readPlaylist(input, options.segs);
@@ -126,7 +129,10 @@ export async function prepareSegments(
     "csv",
     join(workDir, "seg%05d.ts"),
   );
-  const run = await runProcess(options.ffmpegPath || defaultFfmpegPath(), args, { timeoutMs: 600_000 });
+  const run = await runProcess(options.ffmpegPath || defaultFfmpegPath(), args, {
+    timeoutMs: 600_000,
+    children,
+  });
   if (run.code !== 0)
     throw new LpError(
       "BENCH_INPUT",
@@ -183,9 +189,9 @@ export async function runBench(
 ): Promise<BenchReport> {
   if ("segments" in deps) return measure(options, deps);
   const { out, isTTY, transcoder } = deps;
-  const report = await withWorkDir(async (dir) => {
+  const report = await withWorkDir(deps.workDir, async (dir) => {
     if (!options.json && isTTY) out.write(`preparing ${options.input || "a 1080p30 test pattern"}...\n`);
-    const segments = cycleSegments(await prepareSegments(options, dir), options.segs);
+    const segments = cycleSegments(await prepareSegments(options, dir, deps.children ?? null), options.segs);
     return measure(options, {
       transcoder,
       segments,
@@ -305,9 +311,9 @@ export function formatReport(r: BenchReport): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Make and clean a work directory around `fn`. */
-export async function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), "lp-bench-"));
+/** Make and clean a work directory under `parent` around `fn`. */
+export async function withWorkDir<T>(parent: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(parent, "lp-bench-"));
   try {
     return await fn(dir);
   } finally {

@@ -35,6 +35,18 @@ export function helpText(): string {
     "",
     "Flags take one or two dashes (-orchAddr x, --orchAddr=x). Precedence: flag > env LP_<FLAGNAME> >",
     "--config file (JSON or go-livepeer's 'name value' lines) > defaults.",
+    "",
+    "What each role listens on by default (every bound address is logged at start):",
+    "  gateway         media HTTP 127.0.0.1:9935 (-httpAddr), RTMP 127.0.0.1:1935 (-rtmpAddr),",
+    "                  CLI 127.0.0.1:5935 (-cliAddr)",
+    "  orchestrator    TLS (gRPC + segments) on the -serviceAddr port (8935 when it has none): loopback",
+    "                  only when -serviceAddr is loopback (127.0.0.0/8, ::1, localhost), every interface",
+    "                  otherwise; -orchListenAddr sets it in every mode (a standalone orchestrator also",
+    "                  takes -httpAddr, as go-livepeer). CLI 127.0.0.1:7935",
+    "  transcoder      nothing but CLI 127.0.0.1:6935 when standalone (it dials -orchAddr)",
+    "  redeemer        CLI 127.0.0.1:7935 (the role is not supported yet)",
+    "  remote-signer   CLI 127.0.0.1:3935 (the role is not supported yet)",
+    "A combined node uses the first role's CLI port (gateway, then orchestrator).",
   ];
   const groups = new Map<string, FlagDef[]>();
   for (const f of FLAGS) groups.set(f.group, [...(groups.get(f.group) ?? []), f]);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { EventEmitter } from "node:events";
 import { readFileSync, statSync } from "node:fs";
+import { preflight } from "../config/preflight.js";
 import { describeSettings, resolveConfig } from "../config/resolve.js";
-import { errorMessage } from "../errors/LpError.js";
+import { errorMessage, isLpError } from "../errors/LpError.js";
 import { createLogger, levelForVerbosity } from "../logger/logger.js";
 import { LpNode } from "../node/LpNode.js";
 import { exitOnSignals } from "../node/shutdown.js";
@@ -20,6 +21,14 @@ function readIfFile(path: string): string | null {
   }
 }
 
+/** Print every configuration problem, one per line, and give exit status 2. */
+function configurationError(problems: string[]): number {
+  process.stderr.write(
+    `lp-node: invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}\nRun 'lp-node --help' for the flags.\n`,
+  );
+  return 2;
+}
+
 async function main(argv: string[]): Promise<number> {
   const result = resolveConfig(argv, { env: process.env, readFile: readIfFile });
   switch (result.kind) {
@@ -34,14 +43,13 @@ async function main(argv: string[]): Promise<number> {
     case "subcommand":
       return runSubcommand(result.name, result.argv);
     case "error":
-      process.stderr.write(
-        `lp-node: invalid configuration:\n${result.problems.map((p) => `  - ${p}`).join("\n")}\nRun 'lp-node --help' for the flags.\n`,
-      );
-      return 2;
+      return configurationError(result.problems);
     case "ok":
       break;
   }
   const { config } = result;
+  const late = await preflight(config);
+  if (late.length > 0) return configurationError(late);
   const format = config.options.str("logFormat");
   const logger = createLogger({
     level: levelForVerbosity(config.verbosity),
@@ -59,6 +67,11 @@ async function main(argv: string[]): Promise<number> {
     await node.start();
   } catch (err) {
     logger.error({ err: errorMessage(err) }, "lp-node failed to start");
+    // A listener that cannot bind is a configuration problem: say which flag to change.
+    if (isLpError(err, "LISTEN_FAILED")) {
+      process.stderr.write(`lp-node: ${errorMessage(err)}\n`);
+      return 2;
+    }
     return 1;
   }
   return exitStatus;

@@ -9,7 +9,7 @@ import { transcoderRole } from "../transcoder/role.js";
 export function roleFactories(): Partial<Record<Role, RoleFactory>> {
   return {
     gateway: (config, ctx) => gatewayRole(config, ctx),
-    orchestrator: (config, ctx) => orchestratorRole(config, ctx, (c, x) => buildLocalTranscoder(c, x.logger)),
+    orchestrator: (config, ctx) => orchestratorRole(config, ctx, (c, x) => buildLocalTranscoder(c, x)),
     transcoder: (config, ctx) => transcoderRole(config, ctx),
   };
 }

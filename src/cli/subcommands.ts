@@ -1,10 +1,13 @@
-import { readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import yargs from "yargs";
 import { cycleSegments, formatReport, prepareSegments, runBench, withWorkDir } from "../bench/bench.js";
 import { errorMessage } from "../errors/LpError.js";
 import { silentLogger } from "../logger/logger.js";
 import { detectCodecs, transcodingCapabilities } from "../media/capabilities.js";
 import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
+import { ChildProcesses } from "../media/ffmpeg/runFfmpeg.js";
 import { GpuBalancer } from "../media/gpu/GpuBalancer.js";
 import { resolveNvidiaDevices } from "../media/gpu/nvidiaSmi.js";
 import { LocalTranscoder } from "../media/LocalTranscoder.js";
@@ -96,17 +99,27 @@ async function bench(argv: string[]): Promise<number> {
     return 2;
   }
   const ffmpegPath = a.ffmpegPath || defaultFfmpegPath();
+  const { dir: scratch, children, release } = processScratch();
   try {
     const gpus = a.nvidia ? new GpuBalancer(await resolveNvidiaDevices(a.nvidia)) : null;
-    const codecs = await detectCodecs(ffmpegPath);
+    const codecs = await detectCodecs(ffmpegPath, children);
     const transcoder = new LocalTranscoder(
-      { ffmpegPath, capabilities: transcodingCapabilities(codecs, { gpu: gpus !== null }), gpus },
+      {
+        ffmpegPath,
+        capabilities: transcodingCapabilities(codecs, { gpu: gpus !== null }),
+        gpus,
+        workDir: scratch,
+        children,
+      },
       { logger: silentLogger() },
     );
     const tty = process.stderr.isTTY === true && !a.json;
-    const report = await withWorkDir(async (dir) => {
+    const report = await withWorkDir(scratch, async (dir) => {
       if (!a.json) process.stderr.write(`preparing ${a.in || "a 1080p30 test pattern"}...\n`);
-      const segments = cycleSegments(await prepareSegments({ input: a.in, segs, ffmpegPath }, dir), segs);
+      const segments = cycleSegments(
+        await prepareSegments({ input: a.in, segs, ffmpegPath }, dir, children),
+        segs,
+      );
       return runBench(
         { input: a.in, profiles, concurrentSessions: sessions, segs, ffmpegPath, realtime: a.realtime },
         {
@@ -130,5 +143,39 @@ async function bench(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`lp-node bench: ${errorMessage(err)}\n`);
     return 1;
+  } finally {
+    await release();
   }
+}
+
+/**
+ * A tool run without a node (bench): a per-process folder under the OS temp dir and a child
+ * registry, both cleaned up when the run ends, at exit, and on SIGINT/SIGTERM (which would
+ * otherwise end the process with ffmpeg children and segments left behind).
+ */
+function processScratch(): { dir: string; children: ChildProcesses; release: () => Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), `lp-${process.pid}-`));
+  const children = new ChildProcesses();
+  const now = () => {
+    children.killAllNow();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    now();
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  };
+  process.once("exit", now);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  return {
+    dir,
+    children,
+    release: async () => {
+      process.off("exit", now);
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      await children.killAll();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

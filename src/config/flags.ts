@@ -40,12 +40,18 @@ export interface FlagDef {
   offValues?: readonly FlagValue[];
 }
 
-const G = (group: FlagGroup, defs: Omit<FlagDef, "group">[]): FlagDef[] => defs.map((d) => ({ ...d, group }));
+/** One group's flags, keeping each literal name so that `FlagName` can be derived from the table. */
+function G<const D extends readonly Omit<FlagDef, "group">[]>(
+  group: FlagGroup,
+  defs: D,
+): { [K in keyof D]: D[K] & { group: FlagGroup } } {
+  return defs.map((d) => ({ ...d, group })) as unknown as { [K in keyof D]: D[K] & { group: FlagGroup } };
+}
 
 const supported = "supported" as const;
 const planned = "planned" as const;
 
-export const FLAGS: readonly FlagDef[] = [
+const FLAG_TABLE = [
   ...G("Modes", [
     {
       name: "mode",
@@ -152,14 +158,24 @@ export const FLAGS: readonly FlagDef[] = [
       type: "string",
       default: "",
       status: supported,
-      describe: "CLI/admin HTTP address (per-mode default)",
+      describe:
+        "CLI/admin HTTP address (default 127.0.0.1 and 5935 gateway, 7935 orchestrator, 6935 transcoder, 3935 remote signer)",
     },
     {
       name: "httpAddr",
       type: "string",
       default: "",
       status: supported,
-      describe: "Media/RPC HTTP address (per-mode default)",
+      describe:
+        "Gateway: media HTTP address (default 127.0.0.1:9935); standalone orchestrator: its TLS listen address",
+    },
+    {
+      name: "orchListenAddr",
+      type: "string",
+      default: "",
+      status: supported,
+      describe:
+        "lp-node: orchestrator TLS listen address (gRPC and segment API), in every mode. Default: the -serviceAddr port, on that host when -serviceAddr is loopback, else on every interface (a standalone orchestrator also takes -httpAddr, as go-livepeer does)",
     },
     {
       name: "serviceAddr",
@@ -878,7 +894,13 @@ export const FLAGS: readonly FlagDef[] = [
     },
     { name: "kafkaGatewayTopic", type: "string", default: "", status: planned, describe: "Kafka topic" },
   ]),
-];
+] as const satisfies readonly FlagDef[];
+
+/** The canonical name of every flag: `options.str("orchAdr")` does not compile. */
+export type FlagName = (typeof FLAG_TABLE)[number]["name"];
+
+/** Every flag lp-node knows, in help order. */
+export const FLAGS: readonly (FlagDef & { name: FlagName })[] = FLAG_TABLE;
 
 const BY_NAME = new Map<string, FlagDef>();
 for (const f of FLAGS) {
@@ -896,4 +918,45 @@ export function findFlagByEnvName(envSuffix: string): FlagDef | undefined {
   const want = envSuffix.toLowerCase();
   for (const [name, def] of BY_NAME) if (name.toLowerCase() === want) return def;
   return undefined;
+}
+
+/** Names and aliases, for "did you mean". */
+const ALL_NAMES = [...BY_NAME.keys()];
+
+/**
+ * The known flag closest to an unknown one (a case slip or one or two typos), for
+ * "unknown flag -orchAdr; did you mean -orchAddr?"; undefined when nothing is close.
+ */
+export function suggestFlag(name: string): string | undefined {
+  const want = name.toLowerCase();
+  const limit = Math.max(1, Math.floor(want.length / 4));
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of ALL_NAMES) {
+    const d = editDistance(want, candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= limit ? best : undefined;
+}
+
+/** Levenshtein distance (insert, delete, substitute), two rows at a time. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** "unknown flag -x" with a suggestion when one is close. */
+export function unknownFlagMessage(spelled: string, name: string): string {
+  const hint = suggestFlag(name);
+  return hint === undefined ? `unknown flag ${spelled}` : `unknown flag ${spelled}; did you mean -${hint}?`;
 }

@@ -1,8 +1,12 @@
+import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { defaultAddr, type HostPort, parseHostPort } from "./addresses.js";
+import { errorMessage } from "../errors/LpError.js";
+import { isLoopbackHost } from "../http/net.js";
+import { parseTranscodingOptions, type VideoProfile } from "../media/profiles.js";
+import { defaultAddr, formatHostPort, type HostPort, parseHostPort } from "./addresses.js";
 import { coerce, parseDuration } from "./coerce.js";
-import { FLAGS, type FlagDef, type FlagValue, findFlag } from "./flags.js";
+import { FLAGS, type FlagDef, type FlagName, type FlagValue, findFlag } from "./flags.js";
 import { parseArgv, parseConfigFile, parseEnv, type RawSetting, type Source } from "./sources.js";
 
 /** The five roles of a node. */
@@ -20,36 +24,38 @@ export interface ConfigIO {
 /** Typed flag values after merging, with where each explicit one came from. */
 export class Options {
   constructor(
-    private readonly values: ReadonlyMap<string, FlagValue>,
-    readonly sources: ReadonlyMap<string, Source>,
+    private readonly values: ReadonlyMap<FlagName, FlagValue>,
+    readonly sources: ReadonlyMap<FlagName, Source>,
   ) {}
   /** Value of a flag (its default when not given); undefined only for unset nil-if-unset flags. */
-  get(name: string): FlagValue | undefined {
+  get(name: FlagName): FlagValue | undefined {
     const def = findFlag(name);
     if (!def) throw new Error(`no such flag ${name}`);
-    return this.values.has(def.name) ? this.values.get(def.name) : def.default;
+    return this.values.has(name) ? this.values.get(name) : def.default;
   }
-  str(name: string): string {
+  /** String value ("" when unset). */
+  str(name: FlagName): string {
     const v = this.get(name);
     return v === undefined ? "" : String(v);
   }
-  bool(name: string): boolean {
+  /** Boolean value (false when unset). */
+  bool(name: FlagName): boolean {
     return this.get(name) === true;
   }
-  num(name: string): number {
+  /** Numeric value (0 when unset). */
+  num(name: FlagName): number {
     return Number(this.get(name) ?? 0);
   }
   /** Duration flag in milliseconds. */
-  ms(name: string): number {
+  ms(name: FlagName): number {
     return parseDuration(this.str(name)) ?? 0;
   }
   /** Whether the user gave this flag (any source). */
-  isSet(name: string): boolean {
-    const def = findFlag(name);
-    return def !== undefined && this.values.has(def.name);
+  isSet(name: FlagName): boolean {
+    return this.values.has(name);
   }
   /** Flags the user set to something other than the default, for the startup table. */
-  nonDefault(): { name: string; value: FlagValue; secret: boolean; source: Source }[] {
+  nonDefault(): { name: FlagName; value: FlagValue; secret: boolean; source: Source }[] {
     const out = [];
     for (const f of FLAGS) {
       if (!this.values.has(f.name)) continue;
@@ -61,26 +67,87 @@ export class Options {
   }
 }
 
+/** One listening socket of the node and the flag that chose its address (logged at start). */
+export interface ListenerConfig {
+  /** cli (admin API), http (gateway media), rtmp (gateway ingest) or orchestrator (TLS port). */
+  name: "cli" | "http" | "rtmp" | "orchestrator";
+  addr: HostPort;
+  /** The flag whose value, or whose default, chose this address, e.g. "-cliAddr". */
+  flag: string;
+  /** How the address was chosen, e.g. "default (loopback)" or "set by -orchListenAddr". */
+  reason: string;
+  /** The flag to give to move this listener elsewhere. */
+  change: string;
+}
+
+/** What the gateway role reads, typed and validated. */
+export interface GatewayConfig {
+  /** Media HTTP address (HTTP push ingest and HLS). */
+  httpAddr: HostPort;
+  rtmpAddr: HostPort;
+  /** The default ladder from -transcodingOptions (presets or a JSON file), already parsed. */
+  profiles: VideoProfile[];
+  /** -orchAddr as given (comma list of orchestrator URIs). */
+  orchAddr: string;
+  orchWebhookUrl: string;
+  authWebhookUrl: string;
+  /** -httpIngest when given; undefined leaves go-livepeer's rule (on for loopback or with auth). */
+  httpIngest: boolean | undefined;
+  maxAttempts: number;
+  /** Concurrent streams (-maxSessions). */
+  maxStreams: number;
+  discoveryTimeoutMs: number;
+  orchBlocklist: string[];
+  orchMinLivepeerVersion: string;
+  currentManifest: boolean;
+  demo: boolean;
+  /** "" means the npm-shipped ffmpeg. */
+  ffmpegPath: string;
+}
+
+/** What the orchestrator role reads, typed and validated. */
+export interface OrchestratorConfig {
+  /** TLS listen address (gRPC and the segment API on one port). */
+  listenAddr: HostPort;
+  /** URI advertised to gateways (https://host:port): -serviceAddr, or the first -nodes entry. */
+  serviceUri: string;
+  /** Extra instance URLs (-nodes). */
+  nodes: string[];
+  /** Shared secret remote transcoders present ("" in orchestrator+transcoder mode). */
+  secret: string;
+  maxSessions: number | "auto";
+  startupAvailabilityCheck: boolean;
+}
+
+/** What the transcoder role reads, typed and validated. */
+export interface TranscoderConfig {
+  /** Orchestrator a standalone transcoder registers with ("" beside an orchestrator). */
+  orchAddr: string;
+  secret: string;
+  /** Sessions offered to the orchestrator (-maxSessions). */
+  capacity: number;
+  ffmpegPath: string;
+  nvidia: string;
+  testTranscoder: boolean;
+  hevcDecoding: boolean | undefined;
+}
+
 /** Everything a node needs to start, derived from the options and validated. */
 export interface NodeConfig {
   roles: Role[];
+  /** Every flag value, for what the sections below do not cover (general and planned flags). */
   options: Options;
   network: string;
   datadir: string;
   verbosity: number;
   /** Admin HTTP address (plain HTTP, loopback by default). */
   cliAddr: HostPort;
-  /** Gateway media HTTP address (ingest and HLS), when the gateway runs. */
-  gatewayHttpAddr: HostPort | null;
-  /** Gateway RTMP address, when the gateway runs. */
-  rtmpAddr: HostPort | null;
-  /** Orchestrator TLS address (gRPC and segment API), when the orchestrator runs. */
-  orchHttpAddr: HostPort | null;
-  /** Orchestrator public URI advertised to gateways (https://host:port). */
-  serviceUri: string | null;
-  /** Orchestrator's extra instance URLs (-nodes). */
-  nodes: string[];
-  maxSessions: number | "auto";
+  /** Every listening socket, in start order, with the flag that chose it. */
+  listeners: ListenerConfig[];
+  /** Per-role settings; null when the role does not run. */
+  gateway: GatewayConfig | null;
+  orchestrator: OrchestratorConfig | null;
+  transcoder: TranscoderConfig | null;
   warnings: string[];
 }
 
@@ -124,8 +191,8 @@ export function resolveConfig(argv: readonly string[], io: ConfigIO): ResolveRes
   }
 
   // Lowest precedence first so later sources overwrite.
-  const values = new Map<string, FlagValue>();
-  const sources = new Map<string, Source>();
+  const values = new Map<FlagName, FlagValue>();
+  const sources = new Map<FlagName, Source>();
   const modeWords: string[] = [];
   for (const group of [file, env, cli.settings]) {
     const modeInGroup = group.filter((s) => s.flag.name === "mode");
@@ -149,19 +216,27 @@ export function resolveConfig(argv: readonly string[], io: ConfigIO): ResolveRes
         problems.push(`${c.error} (from ${describeSource(s)})`);
         continue;
       }
-      values.set(s.flag.name, c.value);
-      sources.set(s.flag.name, s.source);
+      values.set(s.flag.name as FlagName, c.value);
+      sources.set(s.flag.name as FlagName, s.source);
     }
   }
   if (modeWords.length > 0) values.set("mode", modeWords.join(","));
 
-  // File-or-literal flags: an existing non-empty file's trimmed contents replace the value.
+  // File-or-literal flags: an existing non-empty file's trimmed contents replace the value. A
+  // value that looks like a path but names no file is a mistake, never a secret to use as is.
   for (const f of FLAGS) {
     if (!f.fileOrLiteral) continue;
     const v = values.get(f.name);
     if (typeof v !== "string" || v === "") continue;
-    const text = io.readFile(v);
+    const path = v.startsWith("~/") ? join(io.homeDir ?? homedir(), v.slice(2)) : v;
+    const text = io.readFile(path);
     if (text !== null && text.trim() !== "") values.set(f.name, text.trim());
+    else if (looksLikePath(v)) {
+      const shown = f.secret ? "the value" : `"${v}"`;
+      problems.push(
+        `-${f.name}: ${shown} looks like a file path (it has a "/" or starts with "." or "~") but names no readable, non-empty file`,
+      );
+    }
   }
 
   const options = new Options(values, sources);
@@ -169,6 +244,15 @@ export function resolveConfig(argv: readonly string[], io: ConfigIO): ResolveRes
   problems.push(...built.problems);
   if (problems.length > 0) return { kind: "error", problems };
   return { kind: "ok", config: built.config! };
+}
+
+/**
+ * A file-or-literal value meant as a path: it has a slash or starts with "." or "~". Inline JSON
+ * (prices per capability name models such as "org/model") is a literal.
+ */
+function looksLikePath(value: string): boolean {
+  if (/^\s*[[{]/.test(value)) return false;
+  return value.includes("/") || value.startsWith(".") || value.startsWith("~");
 }
 
 function lastValue(settings: RawSetting[], name: string): string | boolean | string[] | undefined {
@@ -182,7 +266,7 @@ function describeSource(s: RawSetting): string {
   return "config file";
 }
 
-const MODE_FLAGS: Record<string, Role> = {
+const MODE_FLAGS: Partial<Record<FlagName, Role>> = {
   gateway: "gateway",
   broadcaster: "gateway",
   orchestrator: "orchestrator",
@@ -214,7 +298,7 @@ function buildNodeConfig(
     else roles.add(role);
     if (word.toLowerCase() === "broadcaster") warnings.push("mode broadcaster is deprecated; use gateway");
   }
-  for (const [flag, role] of Object.entries(MODE_FLAGS)) {
+  for (const [flag, role] of Object.entries(MODE_FLAGS) as [FlagName, Role][]) {
     if (options.bool(flag)) roles.add(role);
   }
   if (options.bool("broadcaster")) warnings.push("-broadcaster flag is deprecated; use -gateway");
@@ -325,42 +409,106 @@ function buildNodeConfig(
         const withScheme = /^https?:\/\//i.test(sa) ? sa : `https://${sa}`;
         if ([...sa].some((ch) => ch.charCodeAt(0) < 0x21)) throw new Error("control characters or spaces");
         const u = new URL(withScheme);
-        serviceUri = `https://${u.hostname.includes(":") ? `[${u.hostname}]` : u.hostname}:${u.port || "8935"}`;
+        // URL keeps an IPv6 host in brackets already.
+        serviceUri = `https://${u.hostname}:${u.port || "8935"}`;
       } catch (err) {
         problems.push(`Error getting service URI: ${(err as Error).message}`);
       }
     }
   }
 
-  // Listen addresses, per role, as go-livepeer defaults them.
-  const addr = (name: string, host: string, port: number, value = options.str(name)): HostPort | null => {
+  // -transcodingOptions is read by the gateway; a bad preset or profile file stops it here, not
+  // after start-up.
+  let profiles: VideoProfile[] = [];
+  if (isG || options.isSet("transcodingOptions")) {
     try {
-      return parseHostPort(defaultAddr(value, host, port));
+      profiles = parseTranscodingOptions(options.str("transcodingOptions"), io.readFile);
     } catch (err) {
-      problems.push(`-${name}: ${(err as Error).message}`);
-      return null;
-    }
-  };
-  const cliDefaultPort = isG ? 5935 : isO ? 7935 : isT ? 6935 : roles.has("remote-signer") ? 3935 : 7935;
-  const cliAddr = addr("cliAddr", "127.0.0.1", cliDefaultPort) ?? { host: "127.0.0.1", port: cliDefaultPort };
-  const gatewayHttpAddr = isG ? addr("httpAddr", "127.0.0.1", 9935) : null;
-  const rtmpAddr = isG ? addr("rtmpAddr", "127.0.0.1", 1935) : null;
-  let orchHttpAddr: HostPort | null = null;
-  if (isO) {
-    const servicePort = serviceUri ? Number(new URL(serviceUri).port || 8935) : 8935;
-    if (isG || options.str("httpAddr") === "") orchHttpAddr = { host: "", port: servicePort };
-    else {
-      const raw = options.str("httpAddr").replace(/^https:\/\//, "");
-      if (/^http:\/\//.test(raw))
-        problems.push("-httpAddr: plaintext (h2c) orchestrators are not supported yet");
-      else orchHttpAddr = addr("httpAddr", "", servicePort, raw);
+      problems.push(`-transcodingOptions: ${errorMessage(err)}`);
     }
   }
+
+  // Listen addresses, per role, as go-livepeer defaults them; the orchestrator's stays on
+  // loopback when the address it advertises is loopback (nothing outside could use it anyway).
+  const listeners: ListenerConfig[] = [];
+  const listen = (
+    name: ListenerConfig["name"],
+    flag: FlagName,
+    host: string,
+    port: number,
+    why: { value?: string; reason?: string; change?: string } = {},
+  ): HostPort | null => {
+    const value = why.value ?? options.str(flag);
+    let hp: HostPort;
+    try {
+      hp = parseHostPort(defaultAddr(value, host, port));
+    } catch (err) {
+      problems.push(`-${flag}: ${errorMessage(err)}`);
+      return null;
+    }
+    if (hp.host !== "" && !isIP(hp.host) && !HOSTNAME.test(hp.host)) {
+      problems.push(`-${flag}: "${hp.host}" is not a host name or IP address (in "${value}")`);
+      return null;
+    }
+    const reason = why.reason ?? (options.isSet(flag) ? `set by -${flag}` : "default");
+    listeners.push({ name, addr: hp, flag: `-${flag}`, reason, change: why.change ?? `-${flag}` });
+    return hp;
+  };
+  const cliDefaultPort = isG ? 5935 : isO ? 7935 : isT ? 6935 : roles.has("remote-signer") ? 3935 : 7935;
+  const gatewayHttpAddr = isG ? listen("http", "httpAddr", "127.0.0.1", 9935) : null;
+  const rtmpAddr = isG ? listen("rtmp", "rtmpAddr", "127.0.0.1", 1935) : null;
+  let orchListen: HostPort | null = null;
+  const advertised = serviceUri ?? nodes[0] ?? null;
+  if (isO && advertised !== null) {
+    const url = new URL(advertised);
+    const servicePort = Number(url.port || 8935);
+    const serviceHost = url.hostname.replace(/^\[|\]$/g, "");
+    const httpAddr = options.str("httpAddr");
+    const advertisedBy = serviceUri !== null ? "serviceAddr" : "nodes";
+    if (options.isSet("orchListenAddr")) {
+      if (!isG && httpAddr !== "")
+        problems.push(
+          "-orchListenAddr and -httpAddr both set the orchestrator's listen address; give only one",
+        );
+      orchListen = listen("orchestrator", "orchListenAddr", "", servicePort);
+    } else if (!isG && httpAddr !== "") {
+      // go-livepeer: a standalone orchestrator listens on -httpAddr.
+      const raw = httpAddr.replace(/^https:\/\//, "");
+      if (/^http:\/\//.test(raw))
+        problems.push("-httpAddr: plaintext (h2c) orchestrators are not supported yet");
+      else
+        orchListen = listen("orchestrator", "httpAddr", "", servicePort, {
+          value: raw,
+          change: "-httpAddr or -orchListenAddr",
+        });
+    } else if (isLoopbackHost(serviceHost)) {
+      orchListen = listen("orchestrator", advertisedBy, serviceHost, servicePort, {
+        value: "",
+        reason: `the -${advertisedBy} port on loopback, because -${advertisedBy} is loopback`,
+        change: "-orchListenAddr",
+      });
+    } else {
+      orchListen = listen("orchestrator", advertisedBy, "", servicePort, {
+        value: "",
+        reason: `the -${advertisedBy} port on every interface, because -${advertisedBy} is public`,
+        change: "-orchListenAddr",
+      });
+    }
+  }
+  const cliAddr = listen("cli", "cliAddr", "127.0.0.1", cliDefaultPort) ?? {
+    host: "127.0.0.1",
+    port: cliDefaultPort,
+  };
+  problems.push(...portClashes(listeners));
+  if (!isO && options.isSet("orchListenAddr"))
+    warnings.push("-orchListenAddr has no effect without the orchestrator role");
 
   const datadirFlag = options.str("datadir");
   const datadir = datadirFlag !== "" ? datadirFlag : join(io.homeDir ?? homedir(), ".lpData", network);
 
   if (problems.length > 0) return { problems };
+  const sessions = maxSessions === "auto" ? 10 : maxSessions;
+  const ffmpegPath = options.str("ffmpegPath");
   return {
     problems,
     config: {
@@ -370,15 +518,77 @@ function buildNodeConfig(
       datadir,
       verbosity,
       cliAddr,
-      gatewayHttpAddr,
-      rtmpAddr,
-      orchHttpAddr,
-      serviceUri,
-      nodes,
-      maxSessions,
+      listeners,
+      gateway: isG
+        ? {
+            httpAddr: gatewayHttpAddr!,
+            rtmpAddr: rtmpAddr!,
+            profiles,
+            orchAddr: options.str("orchAddr"),
+            orchWebhookUrl: orchWebhook,
+            authWebhookUrl: authWebhook,
+            httpIngest: options.isSet("httpIngest") ? options.bool("httpIngest") : undefined,
+            maxAttempts: options.num("maxAttempts"),
+            maxStreams: sessions,
+            discoveryTimeoutMs: options.ms("discoveryTimeout"),
+            orchBlocklist: options
+              .str("orchBlocklist")
+              .split(",")
+              .map((s) => s.trim())
+              .filter(Boolean),
+            orchMinLivepeerVersion: options.str("orchMinLivepeerVersion"),
+            currentManifest: options.bool("currentManifest"),
+            demo: options.bool("demo"),
+            ffmpegPath,
+          }
+        : null,
+      orchestrator: isO
+        ? {
+            listenAddr: orchListen!,
+            serviceUri: advertised!,
+            nodes,
+            secret: orchSecret,
+            maxSessions,
+            startupAvailabilityCheck: options.bool("startupAvailabilityCheck"),
+          }
+        : null,
+      transcoder: isT
+        ? {
+            orchAddr: isO ? "" : options.str("orchAddr"),
+            secret: orchSecret,
+            capacity: sessions,
+            ffmpegPath,
+            nvidia: options.str("nvidia"),
+            testTranscoder: options.bool("testTranscoder"),
+            hevcDecoding: options.isSet("hevcDecoding") ? options.bool("hevcDecoding") : undefined,
+          }
+        : null,
       warnings,
     },
   };
+}
+
+/** RFC 1123 host names (a trailing dot allowed). */
+const HOSTNAME =
+  /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+const WILDCARD_HOSTS = new Set(["", "0.0.0.0", "::"]);
+
+/** Two listeners on one port whose hosts overlap could never both start: say so before starting. */
+function portClashes(listeners: ListenerConfig[]): string[] {
+  const out: string[] = [];
+  listeners.forEach((a, i) => {
+    for (const b of listeners.slice(i + 1)) {
+      if (a.addr.port === 0 || a.addr.port !== b.addr.port) continue;
+      const overlap =
+        a.addr.host === b.addr.host || WILDCARD_HOSTS.has(a.addr.host) || WILDCARD_HOSTS.has(b.addr.host);
+      if (overlap)
+        out.push(
+          `${b.flag}: ${formatHostPort(b.addr)} (${b.name}) and ${a.flag}: ${formatHostPort(a.addr)} (${a.name}) use the same port; move one with ${b.change} or ${a.change}`,
+        );
+    }
+  });
+  return out;
 }
 
 /** Lines for the startup table of non-default settings, secrets masked as go-livepeer does. */

@@ -1,6 +1,6 @@
 import yargs from "yargs";
 import { parseBool } from "./coerce.js";
-import { FLAGS, type FlagDef, findFlag, findFlagByEnvName } from "./flags.js";
+import { FLAGS, type FlagDef, findFlag, findFlagByEnvName, unknownFlagMessage } from "./flags.js";
 
 /** Where a setting came from, highest precedence first. */
 export type Source = "flag" | "env" | "file";
@@ -64,8 +64,21 @@ export function parseArgv(argv: readonly string[]): ArgvResult {
       delete parsed[m[1]!];
     }
   }
+  // yargs reads a value flag with nothing after it (`-orchAddr` last, or followed by another
+  // flag) as "", which would silently leave the setting at its default.
+  const noValue = new Set<string>();
+  argv.forEach((word, i) => {
+    const m = /^--?([^=]+)$/.exec(word);
+    const flag = m ? findFlag(m[1]!) : undefined;
+    if (!m || !flag || flag.type === "boolean") return;
+    const next = argv[i + 1];
+    if (next === undefined || /^--?[A-Za-z]/.test(next)) {
+      if (!noValue.has(m[1]!)) problems.push(`-${m[1]} needs a value (-${m[1]} VALUE or -${m[1]}=VALUE)`);
+      noValue.add(m[1]!);
+    }
+  });
   for (const [key, value] of Object.entries(parsed)) {
-    if (key === "_" || key === "$0") continue;
+    if (key === "_" || key === "$0" || noValue.has(key)) continue;
     if (key === "h") {
       const help = findFlag("help")!;
       settings.push({ flag: help, value: Boolean(value), source: "flag", spelled: "-h" });
@@ -73,7 +86,7 @@ export function parseArgv(argv: readonly string[]): ArgvResult {
     }
     const flag = findFlag(key);
     if (!flag) {
-      problems.push(`unknown flag -${key}`);
+      problems.push(unknownFlagMessage(`-${key}`, key));
       continue;
     }
     let v = value as string | boolean | (string | boolean)[];
@@ -130,7 +143,7 @@ function parseJsonConfig(text: string, fileName: string): FileResult {
   for (const [key, value] of Object.entries(data)) {
     const flag = findFlag(key.replace(/^-+/, ""));
     if (!flag) {
-      problems.push(`config file ${fileName}: unknown flag "${key}"`);
+      problems.push(`config file ${fileName}: ${unknownFlagMessage(`"${key}"`, key.replace(/^-+/, ""))}`);
       continue;
     }
     let v: string | boolean | string[];
@@ -163,7 +176,7 @@ function parsePlainConfig(text: string, fileName: string): FileResult {
     const value = space < 0 ? "true" : line.slice(space + 1).trim();
     const flag = findFlag(name);
     if (!flag) {
-      problems.push(`config file ${fileName} line ${i + 1}: unknown flag "${name}"`);
+      problems.push(`config file ${fileName} line ${i + 1}: ${unknownFlagMessage(`"${name}"`, name)}`);
       return;
     }
     settings.push({ flag, value, source: "file", spelled: name });

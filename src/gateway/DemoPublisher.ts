@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import type { Logger } from "../logger/logger.js";
-import { liveChildren } from "../media/ffmpeg/runFfmpeg.js";
+import { type ChildProcesses, type RunningChild, spawnProcess } from "../media/ffmpeg/runFfmpeg.js";
 import { testPatternArgs } from "../media/ffmpeg/testPattern.js";
 import type { Service } from "../node/Service.js";
 
@@ -35,13 +34,13 @@ export function demoArgs(url: string): string[] {
  */
 export class DemoPublisher implements Service {
   readonly name = "gateway-demo";
-  private child: ChildProcess | null = null;
+  private child: RunningChild | null = null;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly options: { ffmpegPath: string; rtmpPort: () => number; httpBase: () => string },
-    private readonly deps: { logger: Logger },
+    private readonly deps: { logger: Logger; children?: ChildProcesses | null },
   ) {}
 
   async start(): Promise<void> {
@@ -56,18 +55,19 @@ export class DemoPublisher implements Service {
   private launch(): void {
     if (this.stopped) return;
     const url = `rtmp://127.0.0.1:${this.options.rtmpPort()}/live/demo`;
-    const child = spawn(this.options.ffmpegPath, demoArgs(url), { stdio: ["ignore", "ignore", "pipe"] });
-    this.child = child;
-    if (child.pid) liveChildren.add(child.pid);
-    let stderr = "";
-    child.stderr?.on("data", (d) => {
-      stderr = (stderr + String(d)).slice(-2000);
+    const child = spawnProcess(this.options.ffmpegPath, demoArgs(url), {
+      children: this.deps.children,
+      stderrLimit: 2000,
+      stderrHeadLimit: 0,
     });
-    child.on("error", (err) => this.deps.logger.error({ err: err.message }, "cannot run the demo publisher"));
-    child.on("close", (code, signal) => {
-      if (child.pid) liveChildren.delete(child.pid);
-      this.child = null;
+    this.child = child;
+    void child.done.then(({ code, signal, stderr, spawnError }) => {
+      if (this.child === child) this.child = null;
       if (this.stopped) return;
+      if (spawnError) {
+        this.deps.logger.error({ err: spawnError.message }, "cannot run the demo publisher");
+        return;
+      }
       this.deps.logger.warn(
         { code, signal, err: stderr.trim().split("\n").pop() },
         "demo publisher exited; restarting",
@@ -76,14 +76,17 @@ export class DemoPublisher implements Service {
     });
   }
 
+  /** Stop publishing before the RTMP ingest drains, so the demo does not reconnect meanwhile. */
+  async drain(): Promise<void> {
+    await this.stop();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     const child = this.child;
     if (!child) return;
-    await new Promise<void>((resolve) => {
-      child.once("close", () => resolve());
-      child.kill("SIGKILL");
-    });
+    child.kill();
+    await child.done;
   }
 }

@@ -1,19 +1,16 @@
 import { errorMessage, LpError } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
 import { formatInfo } from "../media/profiles.js";
-import type { MemoryStore } from "../orchestrator/MemoryStore.js";
+import { MIME_MP4, MIME_MPEGTS } from "../protocol/constants.js";
 import type { Capabilities } from "../protocol/gen/lp_rpc_pb.js";
 import type { ProfileSpec } from "../protocol/profiles.js";
+import type { MemoryStore } from "../storage/MemoryStore.js";
+import { type Clock, type ClockTimer, systemClock } from "../utils/clock.js";
 import { jobCapabilities, type OrchestratorClient, SubmitError } from "./OrchestratorClient.js";
 import type { OrchestratorList } from "./OrchestratorList.js";
 import { OrchestratorPool } from "./OrchestratorPool.js";
 import { StreamPlaylists } from "./Playlists.js";
 import type { StreamAuth } from "./StreamAuth.js";
-
-/** Whether a manifest ID can name a stream: one URL path segment of plain characters, no dot first. */
-export function isValidManifestId(id: string): boolean {
-  return id !== "" && !/[^A-Za-z0-9_.-]/.test(id) && !id.startsWith(".");
-}
 
 /** go-livepeer's httpPushTimeout: a pushed stream with no segment for this long ends. */
 export const STREAM_IDLE_MS = 60_000;
@@ -74,7 +71,7 @@ export class SegmentFailure extends LpError {
 export class Gateway {
   readonly streams = new Map<string, Stream>();
   private readonly endedAt = new Map<string, number>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: ClockTimer | null = null;
 
   constructor(
     readonly options: GatewayOptions,
@@ -84,8 +81,14 @@ export class Gateway {
       store: MemoryStore;
       /** -authWebhookUrl: asked once per new stream. */
       auth?: StreamAuth;
+      /** Idle and retention timing, and the pools' discovery waits (tests pass a manual clock). */
+      clock?: Clock;
     },
-  ) {}
+  ) {
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  private readonly clock: Clock;
 
   /** Ingest manifest ID -> the name the auth webhook gave the stream. */
   private readonly renamed = new Map<string, string>();
@@ -117,12 +120,13 @@ export class Gateway {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.sweep(), 1000);
-    this.timer.unref();
+    this.timer = this.clock.setInterval(() => this.sweep(), 1000);
+    this.timer.unref?.();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.clock.clearInterval(this.timer);
+    this.timer = null;
   }
 
   /** The manifest ID of the stream started last (for -currentManifest). */
@@ -145,7 +149,7 @@ export class Gateway {
       if (ingest === "rtmp" || s.ingest === "rtmp") {
         throw new SegmentFailure(`stream ${manifestId} is already being published`, 409);
       }
-      s.lastSeen = Date.now();
+      s.lastSeen = this.clock.now();
       return s;
     }
     if ([...this.streams.values()].filter((x) => !x.playlists.ended).length >= this.options.maxStreams) {
@@ -167,10 +171,14 @@ export class Gateway {
           discoveryTimeoutMs: this.options.discoveryTimeoutMs,
           blocklist: this.options.blocklist,
         },
-        { client: this.deps.client, logger: this.deps.logger.child({ manifestID: manifestId }) },
+        {
+          client: this.deps.client,
+          logger: this.deps.logger.child({ manifestID: manifestId }),
+          clock: this.clock,
+        },
       ),
       playlists,
-      lastSeen: Date.now(),
+      lastSeen: this.clock.now(),
       lastOrch: null,
       ok: 0,
       failed: 0,
@@ -206,9 +214,9 @@ export class Gateway {
     s: Stream,
     seg: { seq: number; data: Buffer; durationMs: number; ext: ".ts" | ".mp4"; zeroFrames?: boolean },
   ): Promise<SegmentOutcome> {
-    s.lastSeen = Date.now();
+    s.lastSeen = this.clock.now();
     const log = this.deps.logger.child({ manifestID: s.manifestId, seqNo: seg.seq });
-    const mime = seg.ext === ".mp4" ? "video/mp4" : "video/mp2t";
+    const mime = seg.ext === ".mp4" ? MIME_MP4 : MIME_MPEGTS;
     this.publish(s, "source", seg, seg.ext, seg.data, mime);
     if (s.profiles.length === 0 || this.options.maxAttempts <= 0)
       return { renditions: [], orchestrator: null };
@@ -287,7 +295,7 @@ export class Gateway {
     const s = this.streams.get(manifestId);
     if (!s || s.playlists.ended) return;
     s.playlists.ended = true;
-    this.endedAt.set(manifestId, Date.now());
+    this.endedAt.set(manifestId, this.clock.now());
     this.deps.logger.info({ manifestID: manifestId, ok: s.ok, failed: s.failed }, "stream ended");
     for (const sess of s.pool.known) {
       this.deps.client
@@ -302,7 +310,7 @@ export class Gateway {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const s of this.streams.values()) {
       // RTMP streams end with their connection (and its own segment timeout), not here.
       if (s.ingest === "rtmp") continue;

@@ -6,13 +6,17 @@ import type { Logger } from "../logger/logger.js";
 import { PRESETS, parseJsonProfiles, type VideoProfile } from "../media/profiles.js";
 import { type SegmentInfo, sniffSegment } from "../media/sniff.js";
 import type { Service } from "../node/Service.js";
-import type { MemoryStore } from "../orchestrator/MemoryStore.js";
+import {
+  extensionForFormat,
+  MAX_SEGMENT_BYTES,
+  MIME_MULTIPART_MIXED,
+  mimeForFormat,
+} from "../protocol/constants.js";
+import { manifestIdProblem } from "../protocol/manifestId.js";
+import type { MemoryStore } from "../storage/MemoryStore.js";
 import { type Gateway, SegmentFailure } from "./Gateway.js";
 import { INPUT_CODEC_CAPS } from "./OrchestratorClient.js";
 import { StreamAuthDenied } from "./StreamAuth.js";
-
-/** go-livepeer's MaxSegSize for a pushed segment. */
-const MAX_PUSH_BYTES = 300_000_000;
 
 const CORS = {
   "Access-Control-Allow-Origin": "*",
@@ -35,6 +39,49 @@ export function profilesFromConfigHeader(text: string): VideoProfile[] | null {
   return null;
 }
 
+/** What a push URL names: /live/<manifestID>/<seq>.ts|.mp4. */
+export interface PushTarget {
+  manifestId: string;
+  ext: ".ts" | ".mp4";
+  seq: number;
+}
+
+/**
+ * Read a push URL (server/mediaserver.go HandlePush): the manifest ID must be one plain path
+ * segment (protocol/manifestId.ts; an encoded slash or a dot first is refused, not stored under a
+ * name no playlist can reach), and the sequence number a decimal that fits both uint64 and a
+ * JavaScript number (up to 2^53 - 1). A file name that is not a number is sequence 0, as
+ * go-livepeer reads it. Errors are the 400 body.
+ */
+export function parsePushPath(url: string): PushTarget | { error: string } {
+  const raw = url.split("?")[0]!.replace(/^\/live\//, "");
+  const slash = raw.lastIndexOf("/");
+  const bad = { error: `Bad URL url=${url}` };
+  if (slash <= 0) return bad;
+  let manifestId: string;
+  let file: string;
+  try {
+    manifestId = decodeURIComponent(raw.slice(0, slash));
+    file = decodeURIComponent(raw.slice(slash + 1));
+  } catch {
+    return bad;
+  }
+  const problem = manifestIdProblem(manifestId);
+  if (problem) return { error: `Bad URL url=${url}: ${problem}` };
+  const dot = file.lastIndexOf(".");
+  const ext = dot >= 0 ? file.slice(dot) : "";
+  if (ext !== ".ts" && ext !== ".mp4") return { error: `ignoring file extension: ${ext}` };
+  const seqText = file.slice(0, dot);
+  let seq = 0;
+  if (/^[+-]?\d+$/.test(seqText)) {
+    const n = BigInt(seqText);
+    if (n < 0n || n > BigInt(Number.MAX_SAFE_INTEGER))
+      return { error: `Bad sequence number ${seqText}: must be 0 to ${Number.MAX_SAFE_INTEGER}` };
+    seq = Number(n);
+  }
+  return { manifestId, ext, seq };
+}
+
 /**
  * The gateway's public HTTP server on -httpAddr (go-livepeer server/mediaserver.go): HTTP push
  * ingest under /live/ and HLS playback under /stream/, plain HTTP.
@@ -54,7 +101,7 @@ export class GatewayServer implements Service {
   }
 
   async start(): Promise<void> {
-    const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: MAX_PUSH_BYTES });
+    const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: MAX_SEGMENT_BYTES });
     app.removeAllContentTypeParsers();
     app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
     app.route({ method: ["GET", "HEAD"], url: "/healthz", handler: async (_req, reply) => reply.send("") });
@@ -62,7 +109,7 @@ export class GatewayServer implements Service {
       app.route({
         method: ["GET", "POST", "PUT", "DELETE", "PATCH"],
         url: "/live/*",
-        handler: (req, reply) => this.push(req, reply),
+        handler: (req, reply) => this.trackPush(req, reply),
       });
     }
     app.get("/stream/*", async (req, reply) => this.stream(req, reply));
@@ -96,23 +143,38 @@ export class GatewayServer implements Service {
     if (app) await app.close();
   }
 
+  private draining = false;
+  private readonly pushes = new Set<Promise<unknown>>();
+
+  /** Once the node drains, a new push gets 503; the ones in flight are kept so drain can wait. */
+  private trackPush(req: FastifyRequest, reply: FastifyReply): Promise<unknown> | FastifyReply {
+    if (this.draining)
+      return reply.code(503).type("text/plain; charset=utf-8").send("the node is shutting down\n");
+    const p = this.push(req, reply);
+    this.pushes.add(p);
+    const forget = () => this.pushes.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  /** The node is stopping: refuse new pushes (503) and wait for those in flight (playback still works). */
+  async drain(signal: AbortSignal): Promise<void> {
+    this.draining = true;
+    const deadline = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await Promise.race([Promise.allSettled([...this.pushes]), deadline]);
+  }
+
   /** POST|PUT /live/<manifestID>/<seq>.ts|.mp4 (server/mediaserver.go HandlePush). */
   private async push(req: FastifyRequest, reply: FastifyReply) {
     const text = (status: number, body: string) =>
       reply.code(status).type("text/plain; charset=utf-8").send(`${body}\n`);
     if (req.method !== "POST" && req.method !== "PUT") return text(405, "Method Not Allowed");
-    const path = decodeURIComponent(req.url.split("?")[0]!).replace(/^\/live\//, "");
-    const slash = path.lastIndexOf("/");
-    const manifestId = slash > 0 ? path.slice(0, slash) : "";
-    const file = path.slice(slash + 1);
-    if (manifestId === "" || /[^A-Za-z0-9_.\-/]/.test(manifestId) || manifestId.includes("..")) {
-      return text(400, `Bad URL url=${req.url}`);
-    }
-    const dot = file.lastIndexOf(".");
-    const ext = dot >= 0 ? file.slice(dot) : "";
-    if (ext !== ".ts" && ext !== ".mp4") return text(400, `ignoring file extension: ${ext}`);
-    const seqText = file.slice(0, dot);
-    const seq = /^\d+$/.test(seqText) ? Number(seqText) : 0;
+    const target = parsePushPath(req.url);
+    if ("error" in target) return text(400, target.error);
+    const { manifestId, ext, seq } = target;
     const durHeader = Number(req.headers["content-duration"]);
     const durationMs = Number.isFinite(durHeader) && durHeader > 0 ? durHeader : 2000;
     if (durationMs > 300_000) return text(400, "invalid duration");
@@ -120,7 +182,7 @@ export class GatewayServer implements Service {
       // Clipping needs SegmentSlicing on the orchestrator side too; refused rather than ignored.
       return text(400, "Content-Slice-From/Content-Slice-To: segment slicing is not supported yet");
     }
-    const resolution = /^(\d+)x(\d+)$/.exec(String(req.headers["content-resolution"] ?? ""));
+    const resolution = /^(\d{1,5})x(\d{1,5})$/.exec(String(req.headers["content-resolution"] ?? ""));
     let profiles: VideoProfile[] | null = null;
     const cfg = req.headers["livepeer-transcode-configuration"];
     if (typeof cfg === "string" && cfg !== "") {
@@ -142,18 +204,20 @@ export class GatewayServer implements Service {
     if (info.videoCodec === null) return text(422, "no video stream in segment");
     if (!(info.videoCodec in INPUT_CODEC_CAPS))
       return text(422, `Unknown input stream codec=${info.videoCodec}`);
+    // ffmpeg's segment muxer pushes without Content-Resolution: the SPS tells the size then.
+    const source = resolution
+      ? { width: Number(resolution[1]), height: Number(resolution[2]) }
+      : { width: info.width, height: info.height };
     try {
       const stream = await this.deps.gateway.open(
         manifestId,
         req.url,
         profiles,
-        {
-          width: resolution ? Number(resolution[1]) : 0,
-          height: resolution ? Number(resolution[2]) : 0,
-        },
+        source,
         "http",
         info.videoCodec,
       );
+      this.deps.gateway.setSourceSize(stream, source.width, source.height);
       const out = await this.deps.gateway.processSegment(stream, {
         seq,
         data: body,
@@ -163,14 +227,13 @@ export class GatewayServer implements Service {
       });
       if (stream.profiles.length > 0 && out.renditions.length === 0)
         return text(503, "No sessions available");
-      if (!String(req.headers.accept ?? "").includes("multipart/mixed")) return reply.code(200).send("");
+      if (!String(req.headers.accept ?? "").includes(MIME_MULTIPART_MIXED)) return reply.code(200).send("");
       const boundary = randomBoundary();
       const parts = out.renditions.map((r) => {
-        const rext = r.profile.format === "mp4" ? ".mp4" : ".ts";
-        const fname = `${r.profile.name}_${seq}${rext}`;
+        const fname = `${r.profile.name}_${seq}${extensionForFormat(r.profile.format)}`;
         return {
           headers: {
-            "Content-Type": `${r.profile.format === "mp4" ? "video/mp4" : "video/mp2t"}; name="${fname}"`,
+            "Content-Type": `${mimeForFormat(r.profile.format)}; name="${fname}"`,
             "Content-Length": String(r.data.length),
             "Content-Disposition": `attachment; filename="${fname}"`,
             "Rendition-Name": r.profile.name,
@@ -180,7 +243,7 @@ export class GatewayServer implements Service {
       });
       return reply
         .code(200)
-        .header("Content-Type", `multipart/mixed; boundary=${boundary}`)
+        .header("Content-Type", `${MIME_MULTIPART_MIXED}; boundary=${boundary}`)
         .send(buildMultipart(parts, boundary));
     } catch (err) {
       if (err instanceof SegmentFailure) return text(err.status, err.message);

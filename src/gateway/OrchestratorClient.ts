@@ -1,11 +1,11 @@
-import http2 from "node:http2";
-import https from "node:https";
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { errorMessage, LpError } from "../errors/LpError.js";
+import { HttpClient } from "../http/client.js";
 import { isNonRetryable } from "../media/ffmpeg/errors.js";
 import { Capability, capabilityBitstring } from "../protocol/capabilities.js";
+import { MAX_SEGMENT_BYTES } from "../protocol/constants.js";
 import {
   type Capabilities,
   CapabilitiesSchema,
@@ -22,9 +22,10 @@ import {
   SEGMENT_HEADER,
 } from "../protocol/segment.js";
 
-/** go-livepeer's rendition download limit (MaxSegSize) and timeout (HTTPTimeout / 2). */
-const MAX_RENDITION_BYTES = 300_000_000;
+/** go-livepeer's rendition download timeout (HTTPTimeout / 2); the size cap is MaxSegSize. */
 const DOWNLOAD_TIMEOUT_MS = 4000;
+/** go-livepeer sends this exact spelling (not MIME_MPEGTS) for every segment, MP4 too. */
+const SEGMENT_CONTENT_TYPE = "video/MP2T";
 
 /** Whole-request and upload timeouts for a segment (common/util.go). */
 export function segmentTimeouts(durationMs: number): { requestMs: number; uploadMs: number } {
@@ -94,15 +95,32 @@ export class SubmitError extends LpError {
   }
 }
 
+/** An orchestrator's gRPC client and the HTTP/2 session manager it shares across calls. */
+interface GrpcChannel {
+  client: Client<typeof Orchestrator>;
+  manager: Http2SessionManager;
+}
+
 /**
  * A gateway's connection to orchestrators (server/rpc.go GetOrchestratorInfo and
  * server/segment_rpc.go SubmitSegment): GetOrchestrator over gRPC/TLS and POST /segment over
- * HTTP/2, without certificate checks, as go-livepeer does.
+ * HTTP/2, without certificate checks, as go-livepeer does. Connections are kept per
+ * orchestrator (one HTTP/2 session for gRPC, one pooled session for segments and downloads)
+ * until close().
  */
 export class OrchestratorClient {
+  private readonly http: HttpClient;
+  private readonly ownsHttp: boolean;
+  private readonly channels = new Map<string, GrpcChannel>();
+
+  constructor(deps: { http?: HttpClient } = {}) {
+    this.ownsHttp = deps.http === undefined;
+    this.http = deps.http ?? new HttpClient({ insecureTls: true });
+  }
+
   /** GetOrchestrator with the job capabilities; offchain the address and signature are empty. */
   async getInfo(uri: string, caps: Capabilities, timeoutMs: number): Promise<OrchestratorInfo> {
-    return grpcClient(uri).getOrchestrator(
+    return this.grpc(uri).getOrchestrator(
       { address: new Uint8Array(20), sig: new Uint8Array(0), capabilities: caps },
       { timeoutMs },
     );
@@ -110,7 +128,33 @@ export class OrchestratorClient {
 
   /** Tell an orchestrator a stream ended so it frees the session now (EndTranscodingSession). */
   async endSession(uri: string, info: OrchestratorInfo, timeoutMs = 2500): Promise<void> {
-    await grpcClient(uri).endTranscodingSession({ authToken: info.authToken }, { timeoutMs });
+    await this.grpc(uri).endTranscodingSession({ authToken: info.authToken }, { timeoutMs });
+  }
+
+  /** Close every connection (node shutdown); requests in flight get a moment to finish. */
+  async close(): Promise<void> {
+    for (const ch of this.channels.values()) ch.manager.abort();
+    this.channels.clear();
+    if (this.ownsHttp) await this.http.close();
+  }
+
+  /** net.Orchestrator over gRPC/TLS without certificate checks (orchestrators self-sign). */
+  private grpc(uri: string): Client<typeof Orchestrator> {
+    let ch = this.channels.get(uri);
+    if (!ch) {
+      const manager = new Http2SessionManager(
+        uri,
+        { idleConnectionTimeoutMs: 60_000 },
+        { rejectUnauthorized: false },
+      );
+      const client = createClient(
+        Orchestrator,
+        createGrpcTransport({ baseUrl: uri, sessionManager: manager }),
+      );
+      ch = { client, manager };
+      this.channels.set(uri, ch);
+    }
+    return ch.client;
   }
 
   /** Send one segment to an orchestrator and download its renditions. */
@@ -123,6 +167,7 @@ export class OrchestratorClient {
       durationMs: number;
       profiles: ProfileSpec[];
       caps: Capabilities;
+      signal?: AbortSignal;
     },
   ): Promise<SubmitResult> {
     const wire = profilesToWire(seg.profiles).map((p) => ({ ...p, fpsDen: p.fpsDen === 1 ? 0 : p.fpsDen }));
@@ -139,12 +184,26 @@ export class OrchestratorClient {
     });
     const started = performance.now();
     const { requestMs, uploadMs } = segmentTimeouts(seg.durationMs);
-    const { status, body } = await postSegment(
-      `${info.transcoder}/segment`,
-      { [SEGMENT_HEADER]: encodeSegmentHeader(segData), [PAYMENT_HEADER]: "", "content-type": "video/MP2T" },
-      seg.data,
-      { requestMs, uploadMs },
-    );
+    let status: number;
+    let body: Buffer;
+    try {
+      ({ status, body } = await this.http.request(`${info.transcoder}/segment`, {
+        method: "POST",
+        headers: {
+          [SEGMENT_HEADER]: encodeSegmentHeader(segData),
+          [PAYMENT_HEADER]: "",
+          "content-type": SEGMENT_CONTENT_TYPE,
+        },
+        body: seg.data,
+        timeoutMs: requestMs,
+        headersTimeoutMs: uploadMs,
+        timeoutText: "segment request timed out",
+        headersTimeoutText: "segment upload timed out",
+        signal: seg.signal,
+      }));
+    } catch (err) {
+      throw new SubmitError(errorMessage(err), true);
+    }
     if (status !== 200) throw new SubmitError(body.toString("utf8").trim() || `HTTP ${status}`, true);
     let result: ReturnType<typeof decodeTranscodeResult>;
     try {
@@ -159,84 +218,29 @@ export class OrchestratorClient {
     if (segments.length !== seg.profiles.length) throw new SubmitError("MismatchedSegments", true);
     const elapsedMs = performance.now() - started;
     const renditions = await Promise.all(
-      segments.map(async (s) => ({ data: await download(s.url), pixels: Number(s.pixels), url: s.url })),
+      segments.map(async (s) => ({
+        data: await this.download(s.url, seg.signal),
+        pixels: Number(s.pixels),
+        url: s.url,
+      })),
     );
     return { renditions, elapsedMs, info: result.info };
   }
-}
 
-/** net.Orchestrator over gRPC/TLS without certificate checks (orchestrators self-sign). */
-function grpcClient(uri: string) {
-  return createClient(
-    Orchestrator,
-    createGrpcTransport({ baseUrl: uri, nodeOptions: { rejectUnauthorized: false } }),
-  );
-}
-
-function postSegment(
-  url: string,
-  headers: Record<string, string>,
-  data: Buffer,
-  t: { requestMs: number; uploadMs: number },
-): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const session = http2.connect(u.origin, { rejectUnauthorized: false });
-    let done = false;
-    const finish = (err: Error | null, value?: { status: number; body: Buffer }) => {
-      if (done) return;
-      done = true;
-      clearTimeout(requestTimer);
-      clearTimeout(uploadTimer);
-      session.close();
-      if (err) {
-        session.destroy();
-        reject(err instanceof SubmitError ? err : new SubmitError(err.message, true));
-      } else resolve(value!);
-    };
-    const requestTimer = setTimeout(
-      () => finish(new SubmitError("segment request timed out", true)),
-      t.requestMs,
-    );
-    const uploadTimer = setTimeout(
-      () => finish(new SubmitError("segment upload timed out", true)),
-      t.uploadMs,
-    );
-    session.on("error", (err) => finish(err));
-    const req = session.request({ ":method": "POST", ":path": u.pathname, ...headers });
-    let status = 0;
-    const chunks: Buffer[] = [];
-    req.on("response", (h) => {
-      clearTimeout(uploadTimer);
-      status = Number(h[":status"]);
-    });
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => finish(null, { status, body: Buffer.concat(chunks) }));
-    req.on("error", (err) => finish(err));
-    req.end(data);
-  });
-}
-
-/** GET a rendition (no certificate checks, 4 s, size cap); non-200 is an error. */
-export function download(url: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { rejectUnauthorized: false, timeout: DOWNLOAD_TIMEOUT_MS }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new SubmitError(`rendition download failed: HTTP ${res.statusCode}`, true));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let total = 0;
-      res.on("data", (c: Buffer) => {
-        total += c.length;
-        if (total > MAX_RENDITION_BYTES) req.destroy(new Error("rendition too large"));
-        else chunks.push(c);
+  /** GET a rendition (no certificate checks, 4 s, MaxSegSize cap); non-200 is an error (core/os.go DownloadData). */
+  async download(url: string, signal?: AbortSignal): Promise<Buffer> {
+    let res: { status: number; body: Buffer };
+    try {
+      res = await this.http.request(url, {
+        timeoutMs: DOWNLOAD_TIMEOUT_MS,
+        maxResponseBytes: MAX_SEGMENT_BYTES,
+        timeoutText: "rendition download timed out",
+        signal,
       });
-      res.on("end", () => resolve(Buffer.concat(chunks)));
-      res.on("error", (err) => reject(new SubmitError(err.message, true)));
-    });
-    req.on("timeout", () => req.destroy(new Error("rendition download timed out")));
-    req.on("error", (err) => reject(new SubmitError(err.message, true)));
-  });
+    } catch (err) {
+      throw new SubmitError(errorMessage(err), true);
+    }
+    if (res.status !== 200) throw new SubmitError(`rendition download failed: HTTP ${res.status}`, true);
+    return res.body;
+  }
 }

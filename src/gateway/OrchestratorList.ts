@@ -1,4 +1,5 @@
 import { errorMessage } from "../errors/LpError.js";
+import type { HttpClient } from "../http/client.js";
 import type { Logger } from "../logger/logger.js";
 
 /** go-livepeer's WebhookDiscoveryRefreshInterval and webhook HTTP timeout. */
@@ -74,7 +75,7 @@ export class WebhookOrchestrators implements OrchestratorList {
   constructor(
     private readonly url: string,
     private readonly extra: () => string[],
-    private readonly deps: { logger: Logger; now?: () => number; refreshMs?: number },
+    private readonly deps: { logger: Logger; http: HttpClient; now?: () => number; refreshMs?: number },
   ) {}
 
   known(): string[] {
@@ -92,13 +93,14 @@ export class WebhookOrchestrators implements OrchestratorList {
 
   private async fetchList(): Promise<string[]> {
     try {
-      const res = await fetch(this.url, { signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
-      if (res.status < 200 || res.status >= 300) {
-        await res.body?.cancel();
+      const res = await this.deps.http.request(this.url, {
+        timeoutMs: WEBHOOK_TIMEOUT_MS,
+        maxResponseBytes: WEBHOOK_MAX_BYTES,
+        timeoutText: "orchestrator webhook timed out",
+      });
+      if (res.status < 200 || res.status >= 300)
         throw new Error(`orchestrator webhook returned HTTP status ${res.status}`);
-      }
-      const text = await res.text();
-      if (text.length > WEBHOOK_MAX_BYTES) throw new Error("orchestrator webhook answer is too large");
+      const text = res.body.toString("utf8");
       if (text !== this.lastBody || !this.list) {
         this.list = parseWebhookBody(text);
         this.lastBody = text;

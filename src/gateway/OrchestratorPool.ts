@@ -1,7 +1,9 @@
 import { errorMessage } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
 import { capabilitiesCompatible, legacyOnly } from "../protocol/capabilities.js";
+import { DEFAULT_ORCHESTRATOR_PORT } from "../protocol/constants.js";
 import type { Capabilities, OrchestratorInfo } from "../protocol/gen/lp_rpc_pb.js";
+import { type Clock, type ClockTimer, systemClock } from "../utils/clock.js";
 import type { OrchestratorClient } from "./OrchestratorClient.js";
 import type { OrchestratorList } from "./OrchestratorList.js";
 
@@ -36,7 +38,7 @@ export function parseOrchAddrs(value: string): string[] {
     .map((entry) => {
       const withScheme = /^https?:\/\//.test(entry) ? entry : `https://${entry}`;
       const u = new URL(withScheme);
-      if (!u.port) u.port = "8935";
+      if (!u.port) u.port = String(DEFAULT_ORCHESTRATOR_PORT);
       return u.origin;
     });
 }
@@ -63,10 +65,18 @@ export class OrchestratorPool {
       caps: Capabilities;
       discoveryTimeoutMs: number;
       blocklist?: string[];
-      now?: () => number;
     },
-    private readonly deps: { client: OrchestratorClient; logger: Logger },
+    private readonly deps: {
+      client: Pick<OrchestratorClient, "getInfo">;
+      logger: Logger;
+      /** Time for latencies, token expiry, background refreshes and the discovery wait. */
+      clock?: Clock;
+    },
   ) {}
+
+  private get clock(): Clock {
+    return this.deps.clock ?? systemClock;
+  }
 
   get known(): OrchSession[] {
     return [...this.sessions.values()];
@@ -109,15 +119,15 @@ export class OrchestratorPool {
     this.candidates = all.length;
     const candidates = all.filter((u) => !this.sessions.has(u));
     if (candidates.length === 0) return;
-    const started = performance.now();
+    const started = this.now();
     let accepted = 0;
     let answered = 0;
     await new Promise<void>((resolve) => {
       let wait = this.options.discoveryTimeoutMs;
       let waited = 0;
-      let timer: NodeJS.Timeout;
+      let timer: ClockTimer;
       const arm = () => {
-        timer = setTimeout(() => {
+        timer = this.clock.setTimeout(() => {
           waited += wait;
           if (accepted > 0 || waited >= MAX_DISCOVERY_WAIT_MS) resolve();
           else {
@@ -128,12 +138,12 @@ export class OrchestratorPool {
       };
       arm();
       for (const uri of candidates) {
-        const t0 = performance.now();
+        const t0 = this.now();
         this.deps.client
           .getInfo(uri, this.options.caps, MAX_DISCOVERY_WAIT_MS)
           .then((info) => {
             if (this.accept(uri, info)) {
-              this.sessions.set(uri, { uri, info, latencyMs: performance.now() - t0, ok: 0, failed: 0 });
+              this.sessions.set(uri, { uri, info, latencyMs: this.now() - t0, ok: 0, failed: 0 });
               accepted += 1;
             }
           })
@@ -143,7 +153,7 @@ export class OrchestratorPool {
           .finally(() => {
             answered += 1;
             if (answered === candidates.length) {
-              clearTimeout(timer);
+              this.clock.clearTimeout(timer);
               resolve();
             }
           });
@@ -154,7 +164,7 @@ export class OrchestratorPool {
         orchs: this.sessions.size,
         responses: answered,
         candidates: candidates.length,
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(this.now() - started),
       },
       "done fetching orch info",
     );
@@ -199,7 +209,7 @@ export class OrchestratorPool {
   }
 
   private now(): number {
-    return this.options.now?.() ?? Date.now();
+    return this.clock.now();
   }
 
   /** Few usable sessions, or unused candidates and a minute since the last discovery. */

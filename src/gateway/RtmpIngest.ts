@@ -3,9 +3,11 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { HostPort } from "../config/addresses.js";
 import { errorMessage } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
+import type { ChildProcesses } from "../media/ffmpeg/runFfmpeg.js";
 import { type CutSegment, SEGMENT_SECONDS, Segmenter } from "../media/Segmenter.js";
 import type { Service } from "../node/Service.js";
-import { type Gateway, isValidManifestId, SegmentFailure, type Stream } from "./Gateway.js";
+import { isValidManifestId } from "../protocol/manifestId.js";
+import { type Gateway, SegmentFailure, type Stream } from "./Gateway.js";
 import type { AmfObject, AmfValue } from "./rtmp/amf0.js";
 import { type MSG_AUDIO, MSG_VIDEO } from "./rtmp/chunks.js";
 import {
@@ -76,6 +78,8 @@ class PublishedStream implements PublishSink {
   private segmenter: Segmenter | null = null;
   private startup: Promise<void> = Promise.resolve();
   private readonly inflight = new Set<Promise<void>>();
+  /** Segments the segmenter has cut so far. */
+  private cut = 0;
   private timer: NodeJS.Timeout;
   private readonly log: Logger;
   readonly finished: Promise<void>;
@@ -84,7 +88,14 @@ class PublishedStream implements PublishSink {
   constructor(
     private readonly conn: RtmpConnection,
     private readonly stream: Stream,
-    private readonly deps: { gateway: Gateway; logger: Logger; ffmpegPath: string; segmentTimeoutMs: number },
+    private readonly deps: {
+      gateway: Gateway;
+      logger: Logger;
+      ffmpegPath: string;
+      segmentTimeoutMs: number;
+      workDir: string;
+      children: ChildProcesses | null;
+    },
   ) {
     this.log = deps.logger.child({ manifestID: stream.manifestId });
     this.timer = this.armTimeout();
@@ -181,6 +192,8 @@ class PublishedStream implements PublishSink {
     this.state = "starting";
     const seg = new Segmenter({
       ffmpegPath: this.deps.ffmpegPath,
+      workDir: this.deps.workDir,
+      children: this.deps.children,
       inputFormat: "flv",
       onSegment: (s) => this.segment(s),
     });
@@ -208,6 +221,8 @@ class PublishedStream implements PublishSink {
   }
 
   private segment(seg: CutSegment): void {
+    this.cut += 1;
+    this.log.debug({ seqNo: seg.seq, durationMs: seg.durationMs }, "segment cut");
     clearTimeout(this.timer);
     if (this.state === "running") this.timer = this.armTimeout();
     const p = this.deps.gateway
@@ -237,10 +252,24 @@ class PublishedStream implements PublishSink {
         while (this.inflight.size > 0) await Promise.all([...this.inflight]);
       } finally {
         this.deps.gateway.end(this.stream.manifestId);
+        this.log.info({ segments: this.cut, playlists: listedSegments(this.stream) }, "RTMP stream finished");
         this.resolveFinished();
       }
     })();
   }
+
+  /** The node's drain ran out of time: stop cutting at once (what was cut still goes out). */
+  abandon(): void {
+    void this.segmenter?.kill();
+  }
+}
+
+/** Sequence numbers each rendition's playlist holds (the source first), for the end-of-stream log. */
+function listedSegments(stream: Stream): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const name of ["source", ...stream.profiles.map((p) => p.name)])
+    out[name] = stream.playlists.seqs(name);
+  return out;
 }
 
 /**
@@ -253,11 +282,19 @@ export class RtmpIngest implements Service, RtmpHandler {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private readonly published = new Set<PublishedStream>();
+  private readonly connections = new Set<RtmpConnection>();
+  private draining = false;
   private boundPort = 0;
 
   constructor(
-    private readonly options: { addr: HostPort; ffmpegPath: string; segmentTimeoutMs?: number },
-    private readonly deps: { logger: Logger; gateway: Gateway },
+    private readonly options: {
+      addr: HostPort;
+      ffmpegPath: string;
+      segmentTimeoutMs?: number;
+      /** Where segmenters write: the node's temporary folder. */
+      workDir: string;
+    },
+    private readonly deps: { logger: Logger; gateway: Gateway; children?: ChildProcesses | null },
   ) {}
 
   get port(): number {
@@ -267,8 +304,12 @@ export class RtmpIngest implements Service, RtmpHandler {
   async start(): Promise<void> {
     const server = createServer((socket) => {
       this.sockets.add(socket);
-      socket.on("close", () => this.sockets.delete(socket));
-      new RtmpConnection(socket, this, (level, obj, msg) => this.deps.logger[level](obj, msg));
+      const conn = new RtmpConnection(socket, this, (level, obj, msg) => this.deps.logger[level](obj, msg));
+      this.connections.add(conn);
+      socket.on("close", () => {
+        this.sockets.delete(socket);
+        this.connections.delete(conn);
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -284,6 +325,9 @@ export class RtmpIngest implements Service, RtmpHandler {
   }
 
   async publish(req: PublishRequest, conn: RtmpConnection): Promise<PublishDecision> {
+    if (this.draining) {
+      return { ok: false, code: "NetStream.Publish.Rejected", description: "the node is shutting down" };
+    }
     const { manifestId: ingestId } = parseRtmpPath(req.app, req.name);
     if (!isValidManifestId(ingestId)) {
       return { ok: false, code: "NetStream.Publish.BadName", description: `bad stream name ${ingestId}` };
@@ -323,13 +367,47 @@ export class RtmpIngest implements Service, RtmpHandler {
       logger: this.deps.logger,
       ffmpegPath: this.options.ffmpegPath,
       segmentTimeoutMs: this.options.segmentTimeoutMs ?? SEGMENT_TIMEOUT_MS,
+      workDir: this.options.workDir,
+      children: this.deps.children ?? null,
     });
     this.published.add(sink);
     void sink.finished.then(() => this.published.delete(sink));
     return { ok: true, sink };
   }
 
+  /**
+   * The node is stopping: take no new connection or stream, end every publish (each segmenter
+   * flushes its last segment) and wait until every cut segment has been through the gateway.
+   * When `signal` fires first, the segmenters are killed and the wait ends.
+   */
+  async drain(signal: AbortSignal): Promise<void> {
+    this.draining = true;
+    const server = this.server;
+    this.server = null;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : null;
+    for (const conn of this.connections) conn.close("node stopping");
+    const onAbort = () => {
+      for (const p of this.published) p.abandon();
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await Promise.race([
+        Promise.all([...this.published].map((p) => p.finished)),
+        new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          else signal.addEventListener("abort", () => resolve(), { once: true });
+        }),
+      ]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+    for (const s of this.sockets) s.destroy();
+    if (closed) await closed;
+  }
+
   async stop(): Promise<void> {
+    this.draining = true;
     const server = this.server;
     this.server = null;
     for (const s of this.sockets) s.destroy();

@@ -1,6 +1,7 @@
-import { LpError } from "../errors/LpError.js";
+import { errorMessage, LpError } from "../errors/LpError.js";
+import type { HttpClient } from "../http/client.js";
 import { PRESETS, parseJsonProfiles, type VideoProfile } from "../media/profiles.js";
-import { isValidManifestId } from "./Gateway.js";
+import { manifestIdProblem } from "../protocol/manifestId.js";
 
 const AUTH_TIMEOUT_MS = 5000;
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -41,8 +42,8 @@ export function parseAuthAnswer(body: string): StreamAuthResult | null {
     throw new StreamAuthDenied("auth webhook answer is not a JSON object");
   const manifestId = typeof j["manifestID"] === "string" ? j["manifestID"] : "";
   if (manifestId === "") throw new StreamAuthDenied("empty manifest id not allowed");
-  if (!isValidManifestId(manifestId))
-    throw new StreamAuthDenied("auth webhook manifest id has characters a URL path cannot carry");
+  const problem = manifestIdProblem(manifestId);
+  if (problem) throw new StreamAuthDenied(`auth webhook answer: ${problem}`);
   for (const f of UNSUPPORTED_FIELDS) {
     if (typeof j[f] === "string" && j[f] !== "")
       throw new StreamAuthDenied(`auth webhook ${f}: not supported yet`);
@@ -74,23 +75,27 @@ export function parseAuthAnswer(body: string): StreamAuthResult | null {
  * rejected publish for RTMP). Unlike go-livepeer the call has a 5 s timeout.
  */
 export class StreamAuth {
-  constructor(private readonly url: string) {}
+  constructor(
+    private readonly url: string,
+    private readonly deps: { http: HttpClient },
+  ) {}
 
+  /** Ask the webhook about a new stream; throws StreamAuthDenied for a refusal or an unusable answer. */
   async authenticate(ingestUrl: string): Promise<StreamAuthResult | null> {
-    let res: Response;
+    let res: { status: number; body: Buffer };
     try {
-      res = await fetch(this.url, {
+      res = await this.deps.http.request(this.url, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ url: ingestUrl }),
-        signal: AbortSignal.timeout(AUTH_TIMEOUT_MS),
+        timeoutMs: AUTH_TIMEOUT_MS,
+        maxResponseBytes: MAX_ANSWER_BYTES,
+        timeoutText: "auth webhook timed out",
       });
     } catch (err) {
-      throw new StreamAuthDenied(`auth webhook unreachable: ${(err as Error).message}`);
+      throw new StreamAuthDenied(`auth webhook unreachable: ${errorMessage(err)}`);
     }
-    const text = await res.text();
-    if (text.length > MAX_ANSWER_BYTES) throw new StreamAuthDenied("auth webhook answer is too large");
     if (res.status !== 200) throw new StreamAuthDenied(`auth webhook status=${res.status}`);
-    return parseAuthAnswer(text);
+    return parseAuthAnswer(res.body.toString("utf8"));
   }
 }

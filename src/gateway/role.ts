@@ -1,10 +1,9 @@
-import { readFileSync, statSync } from "node:fs";
 import type { NodeConfig } from "../config/resolve.js";
+import { HttpClient } from "../http/client.js";
 import { isLoopbackHost } from "../http/net.js";
 import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
-import { parseTranscodingOptions } from "../media/profiles.js";
-import { LOCAL_ORCHESTRATOR_URI, type RoleContext, type RoleParts } from "../node/LpNode.js";
-import { MemoryStore } from "../orchestrator/MemoryStore.js";
+import type { RoleContext, RoleParts } from "../node/LpNode.js";
+import { MemoryStore } from "../storage/MemoryStore.js";
 import { DemoPublisher } from "./DemoPublisher.js";
 import { Gateway } from "./Gateway.js";
 import { GatewayServer } from "./GatewayServer.js";
@@ -14,43 +13,35 @@ import { parseOrchAddrs } from "./OrchestratorPool.js";
 import { RtmpIngest } from "./RtmpIngest.js";
 import { StreamAuth } from "./StreamAuth.js";
 
-function readIfFile(path: string): string | null {
-  try {
-    return statSync(path).isFile() ? readFileSync(path, "utf8") : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Builds the gateway role (offchain): HTTP push ingest, orchestrator selection, HLS output. */
 export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
-  const o = config.options;
-  const profiles = parseTranscodingOptions(o.str("transcodingOptions"), readIfFile);
+  const g = config.gateway!;
+  const profiles = g.profiles;
   // A local orchestrator in the same process joins the pool, at the URI it advertises once
   // started (with -serviceAddr port 0 the bound port is known only then).
   const local = (): string[] => {
     if (!config.roles.includes("orchestrator")) return [];
-    const advertised = ctx.shared.get(LOCAL_ORCHESTRATOR_URI) as (() => string) | undefined;
-    const uri = advertised?.() ?? config.serviceUri;
+    const uri = ctx.shared.orchestratorUri?.() ?? config.orchestrator?.serviceUri;
     return uri ? [uri] : [];
   };
-  const webhook = o.str("orchWebhookUrl");
+  // Webhooks are ordinary web services: their certificates are checked (orchestrators' are not).
+  const webhookHttp = new HttpClient({ insecureTls: false });
+  const client = new OrchestratorClient();
+  const webhook = g.orchWebhookUrl;
   let orchestrators: OrchestratorList;
   if (webhook) {
     // go-livepeer: the webhook takes precedence over -orchAddr.
-    orchestrators = new WebhookOrchestrators(webhook, local, { logger: ctx.logger });
+    orchestrators = new WebhookOrchestrators(webhook, local, { logger: ctx.logger, http: webhookHttp });
   } else {
-    const orchUris = o.str("orchAddr") ? parseOrchAddrs(o.str("orchAddr")) : [];
+    const orchUris = g.orchAddr ? parseOrchAddrs(g.orchAddr) : [];
     if (orchUris.length === 0 && !config.roles.includes("orchestrator"))
       ctx.logger.error("No orchestrator specified; transcoding will not happen");
     orchestrators = new StaticOrchestrators(orchUris, local);
   }
-  const addr = config.gatewayHttpAddr!;
+  const addr = g.httpAddr;
   // go-livepeer: unset -httpIngest turns push off on a public address without an auth webhook.
-  const authUrl = o.str("authWebhookUrl");
-  const httpIngest = o.isSet("httpIngest")
-    ? o.bool("httpIngest")
-    : isLoopbackHost(addr.host) || authUrl !== "";
+  const authUrl = g.authWebhookUrl;
+  const httpIngest = g.httpIngest ?? (isLoopbackHost(addr.host) || authUrl !== "");
   if (!httpIngest)
     ctx.logger.warn(
       "HTTP push ingest is off: -httpAddr is not loopback and there is no -authWebhookUrl; pass -httpIngest to enable it",
@@ -60,30 +51,29 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
     {
       profiles,
       orchestrators,
-      maxAttempts: o.num("maxAttempts"),
-      maxStreams: config.maxSessions === "auto" ? 10 : config.maxSessions,
-      discoveryTimeoutMs: o.ms("discoveryTimeout"),
-      blocklist: o
-        .str("orchBlocklist")
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-      minVersion: o.str("orchMinLivepeerVersion"),
+      maxAttempts: g.maxAttempts,
+      maxStreams: g.maxStreams,
+      discoveryTimeoutMs: g.discoveryTimeoutMs,
+      blocklist: g.orchBlocklist,
+      minVersion: g.orchMinLivepeerVersion,
     },
     {
       logger: ctx.logger,
-      client: new OrchestratorClient(),
+      client,
       store,
-      auth: authUrl ? new StreamAuth(authUrl) : undefined,
+      auth: authUrl ? new StreamAuth(authUrl, { http: webhookHttp }) : undefined,
     },
   );
   const server = new GatewayServer(
-    { addr, httpIngest, currentManifest: o.bool("currentManifest") },
+    { addr, httpIngest, currentManifest: g.currentManifest },
     { logger: ctx.logger, gateway, store },
   );
-  const ffmpegPath = o.str("ffmpegPath") || defaultFfmpegPath();
-  const rtmp = new RtmpIngest({ addr: config.rtmpAddr!, ffmpegPath }, { logger: ctx.logger, gateway });
-  const demo = o.bool("demo")
+  const ffmpegPath = g.ffmpegPath || defaultFfmpegPath();
+  const rtmp = new RtmpIngest(
+    { addr: g.rtmpAddr, ffmpegPath, workDir: ctx.tmpDir },
+    { logger: ctx.logger, gateway, children: ctx.children },
+  );
+  const demo = g.demo
     ? [
         new DemoPublisher(
           {
@@ -91,12 +81,20 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
             rtmpPort: () => rtmp.port,
             httpBase: () => `http://${addr.host || "127.0.0.1"}:${server.port}`,
           },
-          { logger: ctx.logger },
+          { logger: ctx.logger, children: ctx.children },
         ),
       ]
     : [];
   return {
     services: [
+      {
+        // First to start, last to stop: ingest still draining can reach orchestrators.
+        name: "gateway-http-clients",
+        async start() {},
+        async stop() {
+          await Promise.all([client.close(), webhookHttp.close()]);
+        },
+      },
       server,
       rtmp,
       ...demo,
@@ -114,8 +112,17 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       s.OrchestratorPool = orchestrators.known();
       const streams: Record<string, unknown> = {};
       const suspended = new Set<string>();
+      // Every stream has its own pool: each is listed under its stream, and the top-level
+      // OrchestratorPoolInfos is their union (lowest latency seen per orchestrator).
+      const infos = new Map<string, { Url: string; Score: number; Latency: number }>();
       for (const st of gateway.streams.values()) {
         s.Manifests[st.manifestId] = st.playlists.master();
+        const pool = st.pool.known.map((k) => ({
+          Url: k.uri,
+          Latency: Math.round(k.latencyMs),
+          SegmentsOk: k.ok,
+          SegmentsFailed: k.failed,
+        }));
         streams[st.manifestId] = {
           ingest: st.ingest,
           orchestrator: st.lastOrch,
@@ -123,15 +130,18 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
           segmentsFailed: st.failed,
           segmentsRetried: st.retried,
           ended: st.playlists.ended,
-          orchestratorsKnown: st.pool.known.map((k) => k.uri),
+          orchestratorsKnown: pool.map((k) => k.Url),
+          pool,
+          suspended: st.pool.suspendedList(),
         };
         for (const u of st.pool.suspendedList()) suspended.add(u);
-        s.OrchestratorPoolInfos = st.pool.known.map((k) => ({
-          Url: k.uri,
-          Score: 0,
-          Latency: Math.round(k.latencyMs),
-        }));
+        for (const k of pool) {
+          const seen = infos.get(k.Url);
+          if (!seen || k.Latency < seen.Latency)
+            infos.set(k.Url, { Url: k.Url, Score: 0, Latency: k.Latency });
+        }
       }
+      s.OrchestratorPoolInfos = [...infos.values()];
       s["Streams"] = streams;
       s["SuspendedOrchestrators"] = [...suspended];
       s["GatewayHTTPPort"] = server.port;

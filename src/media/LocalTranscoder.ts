@@ -1,5 +1,6 @@
 // The local transcoder lives in transcoder.ts; this path is kept for existing importers.
 export {
+  type LocalTranscodeResult,
   LocalTranscoder,
   type LocalTranscoderOptions,
   MAX_OUTPUTS,

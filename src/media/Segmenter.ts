@@ -1,9 +1,7 @@
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { liveChildren } from "./ffmpeg/runFfmpeg.js";
+import { type ChildProcesses, type RunningChild, spawnProcess } from "./ffmpeg/runFfmpeg.js";
 
 /** go-livepeer's SegLen: target segment length for RTMP ingest. */
 export const SEGMENT_SECONDS = 2;
@@ -20,7 +18,10 @@ export interface SegmenterOptions {
   /** Input container read from stdin ("flv" for RTMP). */
   inputFormat: string;
   segmentSeconds?: number;
-  workDir?: string;
+  /** Parent of the segment directory: the node's temporary folder. */
+  workDir: string;
+  /** The node's child registry. */
+  children?: ChildProcesses | null;
   onSegment: (seg: CutSegment) => void;
 }
 
@@ -31,7 +32,7 @@ export interface SegmenterOptions {
  * stream are kept; both must exist. The child is always reaped and its directory removed.
  */
 export class Segmenter {
-  private child: ChildProcessWithoutNullStreams | null = null;
+  private child: RunningChild | null = null;
   private dir = "";
   private stderrTail = "";
   private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null;
@@ -39,14 +40,14 @@ export class Segmenter {
 
   constructor(private readonly options: SegmenterOptions) {}
 
-  /** Last lines ffmpeg printed, for the reason of a failure. */
+  /** Last lines ffmpeg printed (known once it has exited), for the reason of a failure. */
   get lastError(): string {
     const lines = this.stderrTail.trim().split(/\r?\n/).filter(Boolean);
     return lines.slice(-3).join("; ");
   }
 
   async start(): Promise<void> {
-    this.dir = await mkdtemp(join(this.options.workDir ?? tmpdir(), "lp-seg-"));
+    this.dir = await mkdtemp(join(this.options.workDir, "lp-seg-"));
     const args = [
       "-hide_banner",
       "-nostdin",
@@ -74,24 +75,19 @@ export class Segmenter {
       "csv",
       join(this.dir, "%d.ts"),
     ];
-    const child = spawn(this.options.ffmpegPath, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawnProcess(this.options.ffmpegPath, args, {
+      stdin: true,
+      stdout: true,
+      children: this.options.children,
+      stderrLimit: 4096,
+      stderrHeadLimit: 0,
+    });
     this.child = child;
-    if (child.pid) liveChildren.add(child.pid);
-    child.stdin.on("error", () => {}); // EPIPE when ffmpeg exits first; the exit is reported instead
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (d: string) => {
-      this.stderrTail = (this.stderrTail + d).slice(-4096);
+    this.exited = child.done.then((exit) => {
+      this.stderrTail = exit.spawnError ? `cannot run ffmpeg: ${exit.spawnError.message}` : exit.stderr;
+      return { code: exit.code, signal: exit.signal };
     });
-    this.exited = new Promise((resolve) => {
-      child.on("error", (err) => {
-        this.stderrTail += `\ncannot run ffmpeg: ${err.message}`;
-      });
-      child.on("close", (code, signal) => {
-        if (child.pid) liveChildren.delete(child.pid);
-        resolve({ code, signal });
-      });
-    });
-    const lines = createInterface({ input: child.stdout });
+    const lines = createInterface({ input: child.stdout! });
     lines.on("line", (line) => {
       const [file, start, end] = line.split(",");
       if (!file || start === undefined || end === undefined) return;
@@ -146,8 +142,8 @@ export class Segmenter {
   async finish(timeoutMs = 10_000): Promise<void> {
     const child = this.child;
     if (!child) return;
-    if (!child.stdin.writableEnded) child.stdin.end();
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    if (child.stdin && !child.stdin.writableEnded) child.stdin.end();
+    const timer = setTimeout(() => child.kill(), timeoutMs);
     await this.done;
     clearTimeout(timer);
     await this.pendingReads;
@@ -158,7 +154,7 @@ export class Segmenter {
   async kill(): Promise<void> {
     const child = this.child;
     if (!child) return;
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    child.kill();
     await this.done;
     await this.pendingReads;
     await rm(this.dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
-import { execFile } from "node:child_process";
 import { Capability } from "../protocol/capabilities.js";
+import { type ChildProcesses, runForOutput } from "./ffmpeg/runFfmpeg.js";
 
 /** Codec support an ffmpeg build reports with -encoders and -decoders. */
 export interface CodecSupport {
@@ -18,17 +18,20 @@ export function parseCodecList(text: string): Set<string> {
 }
 
 /** Ask an ffmpeg binary what it can encode and decode (once per process start; go-livepeer has this fixed at build time). */
-export async function detectCodecs(ffmpegPath: string): Promise<CodecSupport> {
+export async function detectCodecs(
+  ffmpegPath: string,
+  children: ChildProcesses | null = null,
+): Promise<CodecSupport> {
   // ffmpeg prints these lists on stdout.
-  const list = (flag: string) =>
-    new Promise<string>((resolve, reject) =>
-      execFile(
-        ffmpegPath,
-        ["-hide_banner", flag],
-        { timeout: 15_000, killSignal: "SIGKILL", maxBuffer: 8 << 20 },
-        (err, stdout) => (err ? reject(err) : resolve(stdout)),
-      ),
-    );
+  const list = async (flag: string) => {
+    const r = await runForOutput(ffmpegPath, ["-hide_banner", flag], {
+      timeoutMs: 15_000,
+      maxStdout: 8 << 20,
+      children,
+    });
+    if (r.code !== 0) throw new Error(r.stderr.trim().split("\n").pop() || `exit ${r.code ?? r.signal}`);
+    return r.stdout;
+  };
   return {
     encoders: parseCodecList(await list("-encoders")),
     decoders: parseCodecList(await list("-decoders")),

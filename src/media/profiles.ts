@@ -1,6 +1,7 @@
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { LpError } from "../errors/LpError.js";
-import type { ProfileSpec } from "../protocol/profiles.js";
+import { extensionForFormat, mimeForFormat } from "../protocol/constants.js";
+import { type ProfileSpec, profileProblem } from "../protocol/profiles.js";
 
 /**
  * A rendition (lpms ffmpeg/videoprofile.go VideoProfile): the wire-level facts are all the engine
@@ -133,7 +134,8 @@ export function parseTranscodingOptions(
 /**
  * Parse go-livepeer's JSON profile array (lpms ffmpeg/videoprofile.go ParseProfiles and
  * ParseProfilesFromJsonProfileArray) with its error texts. Keys match case-insensitively and
- * unknown keys are ignored, as Go's encoding/json does.
+ * unknown keys are ignored, as Go's encoding/json does. A profile outside PROFILE_LIMITS
+ * (protocol/profiles.ts) is refused, naming the field.
  */
 export function parseJsonProfiles(text: string): VideoProfile[] {
   let data: unknown;
@@ -213,7 +215,7 @@ export function parseJsonProfiles(text: string): VideoProfile[] {
     }
     if (width <= 0 || height <= 0) throw badProfiles(`profile "${name}": width and height are required`);
     const format = str("format").toLowerCase() === "mp4" ? "mp4" : "mpegts";
-    return {
+    const spec = {
       name,
       width,
       height,
@@ -226,17 +228,21 @@ export function parseJsonProfiles(text: string): VideoProfile[] {
       codec,
       quality,
     } satisfies VideoProfile;
+    // Beyond Go's checks: names become playlist lines and paths, sizes become encoder work.
+    const problem = profileProblem(spec);
+    if (problem) throw badProfiles(problem);
+    return spec;
   });
 }
 
 /** File extension of a rendition (go-livepeer common/util.go ProfileFormatExtension). */
 export function extensionFor(format: VideoProfile["format"]): ".ts" | ".mp4" {
-  return format === "mp4" ? ".mp4" : ".ts";
+  return extensionForFormat(format);
 }
 
 /** MIME type of a rendition (go-livepeer common/util.go ext2mime). */
 export function contentTypeFor(format: VideoProfile["format"]): "video/mp4" | "video/mp2t" {
-  return format === "mp4" ? "video/mp4" : "video/mp2t";
+  return mimeForFormat(format);
 }
 
 /** Extension and MIME type together (kept for the gateway's callers). */

@@ -1,4 +1,5 @@
 import { LpError } from "../errors/LpError.js";
+import { findAnnexBSps, type PictureSize, spsSize } from "./sps.js";
 
 /** What a pushed segment holds, read from its container headers without a child process. */
 export interface SegmentInfo {
@@ -7,7 +8,13 @@ export interface SegmentInfo {
   videoCodec: string | null;
   /** Whether the video stream has at least one frame (lpms: zero-frame segments bypass transcoding). */
   videoFrames: boolean;
+  /** Picture size from the H.264/HEVC SPS (cropping applied); 0 when unknown. */
+  width: number;
+  height: number;
 }
+
+/** Video payload read from the start of a TS segment when looking for the SPS. */
+const MAX_SPS_SEARCH_BYTES = 1024 * 1024;
 
 const TS_PACKET = 188;
 /** MPEG-TS stream_type -> ffmpeg codec name, for video streams. */
@@ -57,6 +64,8 @@ function sniffTs(data: Buffer): SegmentInfo {
   let videoCodec: string | null = null;
   let pmtSeen = false;
   let videoStarts = 0;
+  const videoEs: Buffer[] = [];
+  let videoEsBytes = 0;
   const packets = Math.floor(data.length / TS_PACKET);
   for (let i = 0; i < packets; i++) {
     const p = i * TS_PACKET;
@@ -73,7 +82,16 @@ function sniffTs(data: Buffer): SegmentInfo {
     const end = p + TS_PACKET;
     if (off >= end) continue;
     if (pid === videoPid) {
-      if (pusi) videoStarts += 1;
+      if (pusi) {
+        videoStarts += 1;
+        // Skip the PES header: 6 fixed bytes, 3 flag bytes, then PES_header_data_length more.
+        if (off + 9 <= end && data[off] === 0 && data[off + 1] === 0 && data[off + 2] === 1)
+          off += 9 + data[off + 8]!;
+      }
+      if (videoStarts > 0 && videoEsBytes < MAX_SPS_SEARCH_BYTES && off < end) {
+        videoEs.push(data.subarray(off, end));
+        videoEsBytes += end - off;
+      }
       continue;
     }
     if (!pusi || (pid !== 0 && pid !== pmtPid)) continue;
@@ -107,7 +125,18 @@ function sniffTs(data: Buffer): SegmentInfo {
     }
   }
   if (!pmtSeen) throw unreadable("no MPEG-TS program map");
-  return { format: "mpegts", videoCodec, videoFrames: videoStarts > 0 };
+  let size: PictureSize | null = null;
+  if (videoCodec === "h264" || videoCodec === "hevc") {
+    const sps = findAnnexBSps(videoCodec, Buffer.concat(videoEs));
+    size = sps && spsSize(videoCodec, sps);
+  }
+  return {
+    format: "mpegts",
+    videoCodec,
+    videoFrames: videoStarts > 0,
+    width: size?.width ?? 0,
+    height: size?.height ?? 0,
+  };
 }
 
 interface Box {
@@ -154,11 +183,67 @@ function sniffMp4(data: Buffer): SegmentInfo {
       stsd && stsd.start + 16 <= stsd.end ? data.toString("latin1", stsd.start + 12, stsd.start + 16) : "";
     const stsz = stbl && child(data, stbl, "stsz");
     const samples = stsz && stsz.start + 12 <= stsz.end ? data.readUInt32BE(stsz.start + 8) : 0;
+    const videoCodec = MP4_VIDEO[entry] ?? (entry || "unknown");
+    const size = stsd ? mp4PictureSize(data, stsd, videoCodec) : null;
     return {
       format: "mp4",
-      videoCodec: MP4_VIDEO[entry] ?? (entry || "unknown"),
+      videoCodec,
       videoFrames: samples > 0 || fragmented,
+      width: size?.width ?? 0,
+      height: size?.height ?? 0,
     };
   }
-  return { format: "mp4", videoCodec: null, videoFrames: false };
+  return { format: "mp4", videoCodec: null, videoFrames: false, width: 0, height: 0 };
+}
+
+/** VisualSampleEntry: 8 bytes of SampleEntry, 16 reserved, width and height, then 50 more bytes. */
+const VISUAL_SAMPLE_ENTRY_BYTES = 78;
+
+/**
+ * The picture size of an MP4 video track: from the SPS in avcC/hvcC (cropping applied) when the
+ * codec is H.264/HEVC, else the sample entry's width and height.
+ */
+function mp4PictureSize(data: Buffer, stsd: Box, codec: string): PictureSize | null {
+  const entry = [...boxes(data, stsd.start + 8, stsd.end)][0];
+  if (!entry || entry.start + VISUAL_SAMPLE_ENTRY_BYTES > entry.end) return null;
+  if (codec === "h264" || codec === "hevc") {
+    const config = [...boxes(data, entry.start + VISUAL_SAMPLE_ENTRY_BYTES, entry.end)].find(
+      (b) => b.type === (codec === "h264" ? "avcC" : "hvcC"),
+    );
+    const sps = config && (codec === "h264" ? avcCSps(data, config) : hvcCSps(data, config));
+    const size = sps && spsSize(codec, sps);
+    if (size) return size;
+  }
+  const width = data.readUInt16BE(entry.start + 24);
+  const height = data.readUInt16BE(entry.start + 26);
+  return width > 0 && height > 0 ? { width, height } : null;
+}
+
+/** The first SPS of an AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1). */
+function avcCSps(data: Buffer, box: Box): Buffer | null {
+  const count = box.start + 6 <= box.end ? data[box.start + 5]! & 0x1f : 0;
+  if (count === 0 || box.start + 8 > box.end) return null;
+  const length = data.readUInt16BE(box.start + 6);
+  const start = box.start + 8;
+  return start + length <= box.end ? data.subarray(start, start + length) : null;
+}
+
+/** The first SPS of an HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3.1). */
+function hvcCSps(data: Buffer, box: Box): Buffer | null {
+  if (box.start + 23 > box.end) return null;
+  const arrays = data[box.start + 22]!;
+  let off = box.start + 23;
+  for (let a = 0; a < arrays && off + 3 <= box.end; a++) {
+    const type = data[off]! & 0x3f;
+    const count = data.readUInt16BE(off + 1);
+    off += 3;
+    for (let n = 0; n < count && off + 2 <= box.end; n++) {
+      const length = data.readUInt16BE(off);
+      off += 2;
+      if (off + length > box.end) return null;
+      if (type === 33) return data.subarray(off, off + length);
+      off += length;
+    }
+  }
+  return null;
 }

@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LpError } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
+import type { SegData } from "../protocol/gen/lp_rpc_pb.js";
 import { defaultFfmpegPath } from "./ffmpeg/binaries.js";
 import { classifyFfmpegFailure } from "./ffmpeg/errors.js";
-import { runProcess } from "./ffmpeg/runFfmpeg.js";
+import { type ChildProcesses, runProcess } from "./ffmpeg/runFfmpeg.js";
 import { parseFfmpegStats } from "./ffmpeg/stats.js";
 import { transcodeArgs } from "./ffmpeg/transcodeArgs.js";
 import { GpuBalancer } from "./gpu/GpuBalancer.js";
@@ -27,38 +27,75 @@ export interface TranscodeJob {
   durationMs: number;
   /** Renditions wanted, in the order the results come back. */
   profiles: VideoProfile[];
+  /** Cancels the work (the gateway went away, the node stops); the child is killed. */
   signal?: AbortSignal;
-  /** The stream session: with GPUs, a session stays on one GPU until endSession. */
+  /**
+   * The stream session (the auth token's session id on an orchestrator): with GPUs a session
+   * stays on one GPU, with remote transcoders on one transcoder, until endSession.
+   */
   sessionId?: string;
-  /** Orchestrator bookkeeping a caller may pass along; not used here. */
   manifestId?: string;
   seq?: bigint;
-  segData?: unknown;
+  /** The gateway's segment metadata, forwarded as is to remote transcoders. */
+  segData?: SegData;
 }
 
 /** One encoded rendition and what it is paid for: Σ width × height over its frames. */
-export interface Rendition {
-  profile: VideoProfile;
+export interface RenditionData {
   data: Buffer;
   pixels: number;
 }
 
+/** A rendition made here, with the profile it was made for. */
+export interface Rendition extends RenditionData {
+  profile: VideoProfile;
+}
+
 /** The renditions of one segment, in the order of the requested profiles. */
 export interface TranscodeResult {
+  renditions: RenditionData[];
+  /** Lifetime of the ffmpeg child, when one ran here (the benchmark's overhead baseline). */
+  ffmpegMs?: number;
+  /** Pixels decoded from the source, when known (the Pixels header of /transcodeResults). */
+  decodedPixels?: number;
+}
+
+/** What the local engine returns: every field known. */
+export interface LocalTranscodeResult extends TranscodeResult {
   renditions: Rendition[];
-  /** Lifetime of the ffmpeg child (the benchmark's overhead baseline). */
   ffmpegMs: number;
-  /** Pixels decoded from the source (the Pixels header a remote transcoder sends). */
   decodedPixels: number;
 }
 
 /**
- * What the orchestrator calls to turn a segment into renditions (go-livepeer core/transcoder.go
- * Transcoder). Errors are LpErrors carrying go-livepeer's text and retry class.
+ * Whoever turns a segment into renditions (go-livepeer core/transcoder.go Transcoder and
+ * core/orchestrator.go's transcoder choice): the local ffmpeg engine and the orchestrator's
+ * remote transcoder pool both implement it; the orchestrator, the transcoder worker and the
+ * bench call it. Errors are LpErrors carrying go-livepeer's text and retry class.
  */
 export interface Transcoder {
   transcode(job: TranscodeJob): Promise<TranscodeResult>;
+  /** Capability numbers this transcoder can serve now (codecs, formats, profiles). */
+  capabilities(): number[];
+  /** Sessions it can hold at once (hardware or pool capacity); null when unlimited. */
+  capacity(): number | null;
+  /** The session ended: free what was kept for it. */
+  endSession?(sessionId: string): void;
 }
+
+/**
+ * ffmpeg's time limit for one segment. Live transcoding must run faster than real time, so 3x
+ * the segment's duration already means a machine too loaded to be useful, and 20 s covers
+ * start-up and short segments. The cap (5 min, the longest legal segment at real time) keeps a
+ * declared 300 s duration from pinning a CPU for 15-40 min; a go-livepeer gateway gives up on
+ * the whole request after max(8 s, 4x duration) anyway.
+ */
+export function ffmpegTimeoutMs(durationMs: number): number {
+  return Math.min(FFMPEG_TIMEOUT_CAP_MS, Math.max(20_000, 3 * durationMs));
+}
+
+/** Upper bound of ffmpegTimeoutMs. */
+export const FFMPEG_TIMEOUT_CAP_MS = 300_000;
 
 export interface LocalTranscoderOptions {
   /** ffmpeg binary; default the one shipped by @ffmpeg-installer (-ffmpegPath). */
@@ -71,9 +108,11 @@ export interface LocalTranscoderOptions {
   gpus?: GpuBalancer | null;
   /** scale_npp (Livepeer's FFmpeg) instead of scale_cuda. */
   npp?: boolean;
-  /** Parent of the per-segment temp directories; default the OS temp dir. */
-  workDir?: string;
-  /** ffmpeg is killed after this long; default max(20 s, 8 x the segment duration). */
+  /** Parent of the per-segment temp directories: the node's temporary folder. */
+  workDir: string;
+  /** The owner's child registry (the node's): every ffmpeg/ffprobe is listed there while it runs. */
+  children?: ChildProcesses | null;
+  /** ffmpeg is killed after this long; default ffmpegTimeoutMs(duration). */
   timeoutMs?: number;
   /** Capability numbers this node's ffmpeg (and GPUs) can serve, for the orchestrator. */
   capabilities?: number[];
@@ -115,7 +154,7 @@ export class LocalTranscoder implements Transcoder {
     this.gpus?.release(sessionId);
   }
 
-  async transcode(job: TranscodeJob): Promise<TranscodeResult> {
+  async transcode(job: TranscodeJob): Promise<LocalTranscodeResult> {
     if (job.profiles.length === 0) throw new LpError("NO_PROFILES", "no profiles requested");
     if (job.profiles.length > MAX_OUTPUTS) throw new LpError("TOO_MANY_OUTPUTS", "Too many outputs");
     if (job.data.length === 0) throw new LpError("EMPTY_SEGMENT", "TranscoderInvalidVideo");
@@ -124,7 +163,7 @@ export class LocalTranscoder implements Transcoder {
     const sessionKey = job.sessionId ?? `segment-${randomUUID()}`;
     const gpu = this.gpus ? this.gpus.acquire(sessionKey, job.profiles) : null;
     let failed = true;
-    const dir = await mkdtemp(join(this.options.workDir ?? tmpdir(), "lp-tc-"));
+    const dir = await mkdtemp(join(this.options.workDir, "lp-tc-"));
     try {
       const result = await this.run(job, dir, gpu);
       failed = false;
@@ -136,7 +175,7 @@ export class LocalTranscoder implements Transcoder {
     }
   }
 
-  private async run(job: TranscodeJob, dir: string, gpu: string | null): Promise<TranscodeResult> {
+  private async run(job: TranscodeJob, dir: string, gpu: string | null): Promise<LocalTranscodeResult> {
     // MP4 input is recognised by its ftyp box; everything else is read as MPEG-TS.
     const input = join(dir, isMp4(job.data) ? "in.mp4" : "in.ts");
     await writeFile(input, job.data);
@@ -147,7 +186,8 @@ export class LocalTranscoder implements Transcoder {
     const args = transcodeArgs({ input, outputs, gpu, npp: this.options.npp ?? false });
     const run = await runProcess(this.ffmpegPath, args, {
       signal: job.signal,
-      timeoutMs: this.options.timeoutMs ?? Math.max(20_000, 8 * job.durationMs),
+      timeoutMs: this.options.timeoutMs ?? ffmpegTimeoutMs(job.durationMs),
+      children: this.options.children,
     });
     if (run.code !== 0) {
       let err = classifyFfmpegFailure(run.stderr);
@@ -178,17 +218,15 @@ export class LocalTranscoder implements Transcoder {
 
   /** Exact frames and size of an output from ffprobe, when ffmpeg's own report was not readable. */
   private async countWithProbe(file: string): Promise<{ frames: number; width: number; height: number }> {
-    const p = await probe(file, { countFrames: true, ffprobePath: this.options.ffprobePath }).catch(
-      (err: unknown) => {
-        throw new LpError(
-          "PIXEL_COUNT",
-          `cannot count the frames of a rendition: ${(err as Error).message}`,
-          {
-            retryable: true,
-          },
-        );
-      },
-    );
+    const p = await probe(file, {
+      countFrames: true,
+      ffprobePath: this.options.ffprobePath,
+      children: this.options.children,
+    }).catch((err: unknown) => {
+      throw new LpError("PIXEL_COUNT", `cannot count the frames of a rendition: ${(err as Error).message}`, {
+        retryable: true,
+      });
+    });
     if (!p.video) return { frames: 0, width: 0, height: 0 };
     return { frames: p.video.frames, width: p.video.width, height: p.video.height };
   }
@@ -196,7 +234,11 @@ export class LocalTranscoder implements Transcoder {
   /** An unexplained ffmpeg failure: a source without a usable video stream gets lpms' text. */
   private async diagnose(input: string, fallback: LpError): Promise<LpError> {
     try {
-      const p = await probe(input, { ffprobePath: this.options.ffprobePath, timeoutMs: 10_000 });
+      const p = await probe(input, {
+        ffprobePath: this.options.ffprobePath,
+        timeoutMs: 10_000,
+        children: this.options.children,
+      });
       if (!p.video || p.video.height === 0) return new LpError("NO_VIDEO", "TranscoderInvalidVideo");
     } catch {
       // ffprobe cannot read it either; keep ffmpeg's own message.

@@ -1,9 +1,15 @@
 import { create } from "@bufbuild/protobuf";
-import type { FastifyReply, FastifyRequest } from "fastify";
-import { errorMessage, LpError } from "../errors/LpError.js";
+import { errorMessage, isLpError, LpError } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
+import type { Transcoder } from "../media/transcoder.js";
 import type { AuthTokens } from "../protocol/authToken.js";
 import { capabilitiesCompatible, NODE_CAPABILITIES, nodeCapabilities } from "../protocol/capabilities.js";
+import {
+  DEFAULT_SEGMENT_DURATION_MS,
+  extensionForFormat,
+  MAX_SEGMENT_DURATION_MS,
+  mimeForFormat,
+} from "../protocol/constants.js";
 import {
   type Capabilities,
   type EndTranscodingSessionRequest,
@@ -12,65 +18,58 @@ import {
   type OrchestratorRequest,
   type PingPong,
   PingPongSchema,
+  type SegData,
   TranscodedSegmentDataSchema,
+  type TranscodeResult,
   TranscodeResultSchema,
 } from "../protocol/gen/lp_rpc_pb.js";
 import { type ProfileSpec, profilesFromWire } from "../protocol/profiles.js";
 import {
-  DEFAULT_SEGMENT_DURATION_MS,
   decodePaymentHeader,
   decodeSegmentHeader,
-  encodeTranscodeResult,
   keccak,
-  MAX_SEGMENT_DURATION_MS,
   PAYMENT_HEADER,
   SEGMENT_HEADER,
   segmentProfiles,
 } from "../protocol/segment.js";
-import type { MemoryStore } from "./MemoryStore.js";
-import type { SegmentTranscoder } from "./SegmentTranscoder.js";
+import type { MemoryStore } from "../storage/MemoryStore.js";
 import type { SessionManager } from "./SessionManager.js";
-
-/** go-livepeer's common.MaxSegSize. */
-export const MAX_SEGMENT_BYTES = 300_000_000;
 
 export interface OrchestratorOptions {
   serviceUri: string;
   nodes: string[];
   version: string;
-  /** Cap on the body size; go-livepeer's MaxSegSize unless a test lowers it. */
-  maxSegmentBytes?: number;
+}
+
+/** A /segment request whose headers passed their checks (its body not read yet). */
+export interface SegmentRequest {
+  segData: SegData;
+  authToken: NonNullable<SegData["authToken"]>;
+  /** keccak256 of the body, as the gateway declared it. */
+  hash: Uint8Array;
+  /** The auth token's session id: the orchestrator's session key and storage prefix. */
+  sessionId: string;
+  manifestId: string;
+  seq: bigint;
+  durationMs: number;
+  profiles: ProfileSpec[];
 }
 
 export interface OrchestratorCollaborators {
   logger: Logger;
-  transcoder: SegmentTranscoder;
+  transcoder: Transcoder;
   store: MemoryStore;
   sessions: SessionManager;
   authTokens: AuthTokens;
 }
-
-/** An HTTP error answered the go-livepeer way: plain text plus a newline (Go's http.Error). */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const EXTENSIONS: Record<ProfileSpec["format"], { ext: string; type: string }> = {
-  mpegts: { ext: ".ts", type: "video/mp2t" },
-  mp4: { ext: ".mp4", type: "video/mp4" },
-};
 
 /**
  * The orchestrator role, offchain (go-livepeer's core/orchestrator.go with server/rpc.go and
  * server/segment_rpc.go): discovery answers with capabilities and a fresh auth token, and
  * POST /segment checks a gateway's segment in go-livepeer's order, answers 200 at once, then
  * transcodes and streams back a TranscodeResult. Payments plug in at `decodePaymentHeader`
- * and the balance seam marked below when they land.
+ * and the balance seam marked below when they land. HTTP lives in ./http.ts; this class takes
+ * plain values and throws LpErrors with codes that the edge maps to statuses.
  */
 export class Orchestrator {
   private readonly log: Logger;
@@ -136,122 +135,16 @@ export class Orchestrator {
     this.log.debug({ orchSessionID: sessionId }, "transcode session ended");
   }
 
-  /** POST /segment (server/segment_rpc.go ServeSegment). */
-  async handleSegment(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    let seg: ReturnType<Orchestrator["checkHeaders"]>;
-    try {
-      seg = this.checkHeaders(req);
-    } catch (err) {
-      this.fail(reply, err);
-      return;
-    }
-    const { accepted } = seg;
-    let data: Buffer;
-    // Capacity is taken before reading the body so concurrent new sessions cannot overshoot.
-    if (!this.deps.sessions.acquire(accepted.sessionId)) {
-      this.fail(reply, new HttpError(403, "OrchestratorCapped"));
-      return;
-    }
-    const log = this.log.child({
-      manifestID: accepted.manifestId,
-      seqNo: Number(accepted.seq),
-      orchSessionID: accepted.sessionId,
-    });
-    try {
-      try {
-        data = await readBody(req, this.options.maxSegmentBytes ?? MAX_SEGMENT_BYTES);
-      } catch (err) {
-        log.warn({ err: errorMessage(err) }, "could not read segment body");
-        throw new HttpError(500, "Internal Server Error");
-      }
-      if (!keccak(data).equals(Buffer.from(seg.hash))) {
-        log.warn("mismatched hash for body; rejecting");
-        throw new HttpError(403, "Forbidden");
-      }
-    } catch (err) {
-      this.deps.sessions.release(accepted.sessionId);
-      this.fail(reply, err);
-      return;
-    }
-
-    this.deps.sessions.accept(accepted.sessionId);
-    // 200 right away: the upload is done; everything else travels in the body.
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { "Content-Type": "application/octet-stream" });
-    (raw as { flushHeaders?: () => void }).flushHeaders?.();
-
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!raw.writableFinished) abort.abort(new Error("gateway went away"));
-    };
-    raw.on("close", onClose);
-    const info = this.replyInfo(seg.authToken);
-    let result: ReturnType<typeof create<typeof TranscodeResultSchema>>;
-    const started = Date.now();
-    try {
-      const out = await this.deps.transcoder.transcode({
-        sessionId: accepted.sessionId,
-        manifestId: accepted.manifestId,
-        seq: accepted.seq,
-        data,
-        durationMs: accepted.durationMs,
-        profiles: accepted.profiles,
-        segData: seg.segData,
-        signal: abort.signal,
-      });
-      if (out.renditions.length !== accepted.profiles.length)
-        throw new LpError("MISMATCHED_SEGMENTS", "MismatchedSegments");
-      const segments = out.renditions.map((r, i) => {
-        const profile = accepted.profiles[i]!;
-        const { ext, type } = EXTENSIONS[profile.format];
-        const path = this.deps.store.put(accepted.sessionId, profile.name, `${accepted.seq}${ext}`, {
-          data: r.data,
-          contentType: type,
-        });
-        return create(TranscodedSegmentDataSchema, {
-          url: `${this.serviceUri}/stream/${path}`,
-          pixels: BigInt(r.pixels),
-        });
-      });
-      // Payments seam: debit Σ pixels × expected price here once tickets land.
-      result = create(TranscodeResultSchema, {
-        seq: accepted.seq,
-        result: { case: "data", value: { segments } },
-        info,
-      });
-      log.info(
-        {
-          ms: Date.now() - started,
-          renditions: segments.length,
-          pixels: out.renditions.reduce((a, r) => a + r.pixels, 0),
-        },
-        "segment transcoded",
-      );
-    } catch (err) {
-      log.warn({ err: errorMessage(err) }, "could not transcode");
-      result = create(TranscodeResultSchema, {
-        seq: accepted.seq,
-        result: { case: "error", value: errorMessage(err) },
-        info,
-      });
-    } finally {
-      this.deps.sessions.release(accepted.sessionId);
-      raw.off("close", onClose);
-    }
-    raw.end(encodeTranscodeResult(result));
-  }
-
-  /** Steps 1-2 of ServeSegment: payment, segment credentials, auth token. Throws HttpError. */
-  private checkHeaders(req: FastifyRequest) {
-    const header = (name: string) => {
-      const v = req.headers[name.toLowerCase()];
-      return Array.isArray(v) ? v[0] : v;
-    };
+  /**
+   * Steps 1-2 of /segment (server/segment_rpc.go ServeSegment): payment header, segment
+   * credentials, auth token, and a cheap capacity check that takes nothing. Throws LpErrors:
+   * BAD_PAYMENT (402 at the edge) or a credentials error whose text go-livepeer's gateway reads.
+   */
+  checkSegment(header: (name: string) => string | undefined): SegmentRequest {
     try {
       decodePaymentHeader(header(PAYMENT_HEADER));
     } catch (err) {
-      throw new HttpError(402, errorMessage(err));
+      throw isLpError(err) ? err : new LpError("BAD_PAYMENT", errorMessage(err));
     }
     try {
       const segData = decodeSegmentHeader(header(SEGMENT_HEADER));
@@ -273,17 +166,98 @@ export class Orchestrator {
         segData,
         authToken,
         hash: segData.hash,
-        accepted: {
-          sessionId: authToken.sessionId,
-          manifestId: Buffer.from(segData.manifestId).toString("utf8"),
-          seq: segData.seq,
-          durationMs: segData.duration === 0 ? DEFAULT_SEGMENT_DURATION_MS : segData.duration,
-          profiles,
-        },
+        sessionId: authToken.sessionId,
+        manifestId: Buffer.from(segData.manifestId).toString("utf8"),
+        seq: segData.seq,
+        durationMs: segData.duration === 0 ? DEFAULT_SEGMENT_DURATION_MS : segData.duration,
+        profiles,
       };
     } catch (err) {
-      if (err instanceof HttpError) throw err;
-      throw new HttpError(403, errorMessage(err));
+      throw isLpError(err) ? err : new LpError("BAD_SEGDATA", errorMessage(err));
+    }
+  }
+
+  /**
+   * Steps 7-8: the body arrived; check its hash and only then take a session slot, so a slow or
+   * bogus upload never holds capacity. Throws SEGMENT_HASH_MISMATCH or ORCH_CAPPED. On success the
+   * caller must run `transcodeSegment`, which gives the slot back.
+   */
+  admitSegment(seg: SegmentRequest, data: Buffer): void {
+    if (!keccak(data).equals(Buffer.from(seg.hash))) {
+      this.log.warn(
+        { manifestID: seg.manifestId, seqNo: Number(seg.seq), orchSessionID: seg.sessionId },
+        "mismatched hash for body; rejecting",
+      );
+      throw new LpError("SEGMENT_HASH_MISMATCH", "Forbidden");
+    }
+    if (!this.deps.sessions.acquire(seg.sessionId)) throw new LpError("ORCH_CAPPED", "OrchestratorCapped");
+    this.deps.sessions.accept(seg.sessionId);
+  }
+
+  /**
+   * Step 9-10: transcode an admitted segment and store its renditions. Never throws: a failure
+   * is the TranscodeResult's error text, as go-livepeer answers it. Releases the session slot.
+   */
+  async transcodeSegment(seg: SegmentRequest, data: Buffer, signal: AbortSignal): Promise<TranscodeResult> {
+    const log = this.log.child({
+      manifestID: seg.manifestId,
+      seqNo: Number(seg.seq),
+      orchSessionID: seg.sessionId,
+    });
+    const info = this.replyInfo(seg.authToken);
+    const started = Date.now();
+    try {
+      const out = await this.deps.transcoder.transcode({
+        sessionId: seg.sessionId,
+        manifestId: seg.manifestId,
+        seq: seg.seq,
+        data,
+        durationMs: seg.durationMs,
+        profiles: seg.profiles,
+        segData: seg.segData,
+        signal,
+      });
+      if (out.renditions.length !== seg.profiles.length)
+        throw new LpError("MISMATCHED_SEGMENTS", "MismatchedSegments");
+      const segments = out.renditions.map((r, i) => {
+        const profile = seg.profiles[i]!;
+        const path = this.deps.store.put(
+          seg.sessionId,
+          profile.name,
+          `${seg.seq}${extensionForFormat(profile.format)}`,
+          {
+            data: r.data,
+            contentType: mimeForFormat(profile.format),
+          },
+        );
+        return create(TranscodedSegmentDataSchema, {
+          url: `${this.serviceUri}/stream/${path}`,
+          pixels: BigInt(r.pixels),
+        });
+      });
+      // Payments seam: debit Σ pixels × expected price here once tickets land.
+      log.info(
+        {
+          ms: Date.now() - started,
+          renditions: segments.length,
+          pixels: out.renditions.reduce((a, r) => a + r.pixels, 0),
+        },
+        "segment transcoded",
+      );
+      return create(TranscodeResultSchema, {
+        seq: seg.seq,
+        result: { case: "data", value: { segments } },
+        info,
+      });
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, signal.aborted ? "transcode cancelled" : "could not transcode");
+      return create(TranscodeResultSchema, {
+        seq: seg.seq,
+        result: { case: "error", value: errorMessage(err) },
+        info,
+      });
+    } finally {
+      this.deps.sessions.release(seg.sessionId);
     }
   }
 
@@ -293,33 +267,4 @@ export class Orchestrator {
     info.authToken = authToken;
     return info;
   }
-
-  private fail(reply: FastifyReply, err: unknown): void {
-    const status = err instanceof HttpError ? err.status : 500;
-    const text = err instanceof HttpError ? err.message : "Internal Server Error";
-    if (status >= 500) this.log.error({ err: errorMessage(err) }, "segment request failed");
-    else this.log.warn({ status, err: text }, "segment rejected");
-    void reply
-      .code(status)
-      .header("Content-Type", "text/plain; charset=utf-8")
-      .header("X-Content-Type-Options", "nosniff")
-      .send(`${text}\n`);
-  }
-}
-
-/** Read a request body up to `limit` bytes; larger bodies (declared or actual) are an error. */
-async function readBody(req: FastifyRequest, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers["content-length"] ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > limit) {
-    req.raw.resume();
-    throw new Error(`body of ${declared} bytes exceeds ${limit}`);
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req.raw as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) throw new Error(`body exceeds ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
 }

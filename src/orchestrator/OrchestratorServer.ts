@@ -2,10 +2,16 @@ import { type ConnectRouter, createContextKey, createContextValues } from "@conn
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import type { HostPort } from "../config/addresses.js";
+import {
+  ConnectionGuard,
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+} from "../http/connectionGuard.js";
 import { selfSignedCert } from "../http/tls.js";
 import type { Logger } from "../logger/logger.js";
 import type { Service } from "../node/Service.js";
-import type { MemoryStore } from "./MemoryStore.js";
+import { MAX_GRPC_MESSAGE_BYTES, MIME_OCTET_STREAM } from "../protocol/constants.js";
+import type { MemoryStore } from "../storage/MemoryStore.js";
 
 /** The remote address of a gRPC caller, readable from a handler's context values. */
 export const PEER_ADDRESS = createContextKey<string>("", { description: "peer address" });
@@ -16,6 +22,9 @@ const ORIGINAL_CONTENT_TYPE = new WeakMap<object, string | undefined>();
 export function requestContentType(req: FastifyRequest): string | undefined {
   return ORIGINAL_CONTENT_TYPE.has(req) ? ORIGINAL_CONTENT_TYPE.get(req) : req.headers["content-type"];
 }
+
+/** Concurrent HTTP/2 streams one session may open (Go's http2 server default). */
+const MAX_CONCURRENT_STREAMS = 250;
 
 /** go-livepeer's HTTPIdleTimeout on the orchestrator's server. */
 const IDLE_TIMEOUT_MS = 10 * 60_000;
@@ -31,6 +40,10 @@ export interface OrchestratorServerOptions {
   addr: HostPort;
   /** Host for the certificate's SAN (the service URI's host). */
   certHost: string;
+  /** Connection limits (per-address cap, handshake and header timeouts); tests lower them. */
+  connectionLimits?: Partial<ConnectionLimits>;
+  /** Largest gRPC request message; go-livepeer's (grpc-go's default) 4 MiB unless a test lowers it. */
+  maxGrpcMessageBytes?: number;
 }
 
 export interface OrchestratorServerCollaborators {
@@ -45,7 +58,9 @@ export interface OrchestratorServerCollaborators {
  * The orchestrator's one public TLS port (go-livepeer's server/rpc.go StartTranscodeServer):
  * HTTP/2 with ALPN and HTTP/1.1 on the same socket, gRPC routed by content type through Connect,
  * and the plain HTTP routes (/segment, /stream/..., /healthz). A new self-signed P-256
- * certificate is made at every start.
+ * certificate is made at every start. The port is public, so every input is bounded: connections
+ * per client address, TLS handshake and header time (ConnectionGuard), gRPC message size (4 MiB,
+ * refused from the declared length) and, in the routes, body size and upload time.
  */
 export class OrchestratorServer implements Service {
   readonly name = "orchestrator-server";
@@ -63,17 +78,31 @@ export class OrchestratorServer implements Service {
 
   async start(): Promise<void> {
     const { cert, key } = selfSignedCert(this.options.certHost);
+    const guard = new ConnectionGuard(
+      { ...DEFAULT_CONNECTION_LIMITS, ...this.options.connectionLimits },
+      { logger: this.deps.logger },
+    );
     const app = Fastify({
       http2: true,
-      https: { allowHTTP1: true, key, cert },
+      https: {
+        allowHTTP1: true,
+        key,
+        cert,
+        ...guard.tlsOptions(),
+        // Node's default is unlimited streams per session; Go's server allows 250.
+        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      },
       logger: false,
       forceCloseConnections: true,
       http2SessionTimeout: IDLE_TIMEOUT_MS,
       // Huge or malformed headers get a 431/400 from the HTTP layer before any handler runs.
       routerOptions: { maxParamLength: 500 },
     });
+    guard.attach(app.server);
     await app.register(fastifyConnectPlugin, {
       routes: this.deps.grpc,
+      // Checked against each message's declared length before its bytes are buffered.
+      readMaxBytes: this.options.maxGrpcMessageBytes ?? MAX_GRPC_MESSAGE_BYTES,
       contextValues: (req) =>
         createContextValues().set(PEER_ADDRESS, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
     });
@@ -82,7 +111,7 @@ export class OrchestratorServer implements Service {
       // would refuse empty or odd Content-Types itself; keep the original for the handler.
       scope.addHook("onRequest", async (req) => {
         ORIGINAL_CONTENT_TYPE.set(req, req.headers["content-type"]);
-        req.headers["content-type"] = "application/octet-stream";
+        req.headers["content-type"] = MIME_OCTET_STREAM;
       });
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser("*", (_req, _payload, done) => done(null, undefined));
@@ -122,7 +151,12 @@ export class OrchestratorServer implements Service {
 
   /** GET /stream/<session>/<profile>/<name>: the memory store, with lpms' player headers. */
   private serveStream(req: FastifyRequest, reply: FastifyReply) {
-    const path = decodeURIComponent(req.url.split("?")[0]!.replace(/^\/stream\//, ""));
+    let path: string;
+    try {
+      path = decodeURIComponent(req.url.split("?")[0]!.replace(/^\/stream\//, ""));
+    } catch {
+      return reply.code(400).type("text/plain; charset=utf-8").send("Bad Request\n");
+    }
     const obj = this.deps.store.get(path);
     if (!obj) return reply.code(404).type("text/plain; charset=utf-8").send("ErrNotFound\n");
     return reply

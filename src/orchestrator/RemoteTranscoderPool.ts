@@ -1,15 +1,15 @@
 import { timingSafeEqual } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
-import type { FastifyReply, FastifyRequest } from "fastify";
-import { errorMessage, LpError } from "../errors/LpError.js";
-import { parseContentType, parseMultipart } from "../http/multipart.js";
+import { clone, create } from "@bufbuild/protobuf";
+import { LpError } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
+import type { TranscodeJob, TranscodeResult, Transcoder } from "../media/transcoder.js";
 import {
   capabilitiesCompatible,
   capabilitiesFromBitstring,
   capabilityBitstring,
   DEFAULT_CAPABILITIES,
 } from "../protocol/capabilities.js";
+import { MIME_MPEGTS, MIME_TRANSCODING_ERROR } from "../protocol/constants.js";
 import {
   type Capabilities,
   CapabilitiesSchema,
@@ -18,22 +18,21 @@ import {
   type RegisterRequest,
   SegDataSchema,
 } from "../protocol/gen/lp_rpc_pb.js";
+import type { MemoryStore } from "../storage/MemoryStore.js";
 import { AsyncQueue } from "../utils/AsyncQueue.js";
-import type { MemoryStore } from "./MemoryStore.js";
-import { MAX_SEGMENT_BYTES } from "./Orchestrator.js";
-import { requestContentType } from "./OrchestratorServer.js";
-import type { SegmentJob, SegmentOutput, SegmentTranscoder } from "./SegmentTranscoder.js";
+import { type Clock, systemClock } from "../utils/clock.js";
 
 /** go-livepeer's protoVerLPT: the Authorization value a transcoder sends with results. */
 export const TRANSCODER_AUTH = "Livepeer-Transcoder-1.0";
-export const TRANSCODING_ERROR_MIME = "livepeer/transcoding-error";
+export const TRANSCODING_ERROR_MIME = MIME_TRANSCODING_ERROR;
 
 /** Per-task wait: max(8 s, 4 x segment duration), as go-livepeer. */
 export function taskTimeoutMs(durationMs: number): number {
   return Math.max(8000, 4 * durationMs);
 }
 
-interface TaskResult {
+/** What a transcoder posted to /transcodeResults for one task. */
+export interface TaskResult {
   renditions?: { data: Buffer; pixels: number }[];
   error?: string;
 }
@@ -94,7 +93,7 @@ export interface PoolOptions {
  * whose transcoder disconnects or times out is re-dispatched at once to another transcoder, and
  * results for a task that is not outstanding are refused with 404 before the body is read.
  */
-export class RemoteTranscoderPool implements SegmentTranscoder {
+export class RemoteTranscoderPool implements Transcoder {
   private readonly transcoders = new Set<RemoteTranscoder>();
   private readonly sessions = new Map<string, RemoteTranscoder>();
   private readonly tasks = new Map<bigint, Task>();
@@ -104,10 +103,14 @@ export class RemoteTranscoderPool implements SegmentTranscoder {
 
   constructor(
     private readonly options: PoolOptions,
-    private readonly deps: { logger: Logger; store: MemoryStore },
+    private readonly deps: { logger: Logger; store: MemoryStore; clock?: Clock },
   ) {
     this.secret = Buffer.from(options.secret, "utf8");
+    this.clock = deps.clock ?? systemClock;
   }
+
+  /** Schedules task timeouts; tests pass a manual clock. */
+  private readonly clock: Clock;
 
   /** Constant-time comparison with the orchestrator's secret. */
   secretMatches(candidate: string | undefined): boolean {
@@ -196,10 +199,16 @@ export class RemoteTranscoderPool implements SegmentTranscoder {
     return t;
   }
 
-  async transcode(job: SegmentJob): Promise<SegmentOutput> {
+  async transcode(input: TranscodeJob): Promise<TranscodeResult> {
+    const job: PoolJob = {
+      ...input,
+      sessionId: input.sessionId ?? `segment-${this.nextTaskId}`,
+      seq: input.seq ?? 0n,
+      signal: input.signal ?? new AbortController().signal,
+    };
     const path = this.deps.store.put(job.sessionId, "", `${job.seq}.tempfile`, {
       data: job.data,
-      contentType: "video/mp2t",
+      contentType: MIME_MPEGTS,
     });
     const url = `${this.options.serviceUri()}/stream/${path}`;
     const tried = new Set<RemoteTranscoder>();
@@ -209,7 +218,7 @@ export class RemoteTranscoderPool implements SegmentTranscoder {
       if (job.signal.aborted) throw new LpError("ABORTED", "segment request cancelled");
       let t: RemoteTranscoder;
       try {
-        t = this.select(job.sessionId, job.segData.capabilities, tried);
+        t = this.select(job.sessionId, job.segData?.capabilities, tried);
       } catch (err) {
         if (tried.size === 0) throw err;
         throw new LpError("REMOTE_FAILED", lastError);
@@ -242,21 +251,23 @@ export class RemoteTranscoderPool implements SegmentTranscoder {
 
   private runTask(
     t: RemoteTranscoder,
-    job: SegmentJob,
+    job: PoolJob,
     url: string,
   ): Promise<{ kind: "result"; result: TaskResult } | { kind: "timeout" } | { kind: "gone" }> {
     const id = this.nextTaskId++;
-    const segData = create(SegDataSchema, { ...job.segData, hash: new Uint8Array(32), storage: [] });
+    const segData = job.segData ? clone(SegDataSchema, job.segData) : create(SegDataSchema);
+    segData.hash = new Uint8Array(32);
+    segData.storage = [];
     return new Promise((resolve) => {
       const finish = (v: { kind: "result"; result: TaskResult } | { kind: "timeout" } | { kind: "gone" }) => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         this.tasks.delete(id);
         t.tasks.delete(id);
         job.signal.removeEventListener("abort", onAbort);
         resolve(v);
       };
       const task: Task = { id, transcoder: t, resolve: (result) => finish({ kind: "result", result }) };
-      const timer = setTimeout(() => finish({ kind: "timeout" }), taskTimeoutMs(job.durationMs));
+      const timer = this.clock.setTimeout(() => finish({ kind: "timeout" }), taskTimeoutMs(job.durationMs));
       const onAbort = () => finish({ kind: "result", result: { error: "segment request cancelled" } });
       job.signal.addEventListener("abort", onAbort);
       this.tasks.set(id, task);
@@ -291,66 +302,25 @@ export class RemoteTranscoderPool implements SegmentTranscoder {
     );
   }
 
-  /** POST /transcodeResults (server/ot_rpc.go TranscodeResults). */
-  async handleResults(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const text = (status: number, body: string) =>
-      reply.code(status).header("Content-Type", "text/plain; charset=utf-8").send(`${body}\n`);
-    const h = (name: string) => {
-      const v = req.headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    };
-    // Everything below is decided before the body is read.
-    if (h("authorization") !== TRANSCODER_AUTH || !this.secretMatches(h("credentials"))) {
-      req.raw.resume();
-      this.deps.logger.warn({ ip: req.ip }, "transcode results refused: bad Authorization or Credentials");
-      return text(401, "Unauthorized");
-    }
-    const ct = parseContentType(requestContentType(req));
-    if ("error" in ct) {
-      req.raw.resume();
-      return text(415, ct.error);
-    }
-    const taskText = h("taskid") ?? "";
-    if (!/^-?\d+$/.test(taskText)) {
-      req.raw.resume();
-      return text(400, "Invalid Task ID");
-    }
-    const task = this.tasks.get(BigInt(taskText));
-    if (!task) {
-      req.raw.resume();
-      this.deps.logger.warn({ taskId: taskText, ip: req.ip }, "results for a task that is not outstanding");
-      return text(404, "Unknown Task ID");
-    }
-    let body: Buffer;
-    try {
-      body = await readAll(req, MAX_SEGMENT_BYTES * 8);
-    } catch (err) {
-      return text(500, errorMessage(err));
-    }
-    if (ct.type === TRANSCODING_ERROR_MIME) {
-      task.resolve({ error: body.toString("utf8") });
-      return text(200, "OK");
-    }
-    if (!/^\d+$/.test(h("pixels") ?? "")) return text(400, "Invalid Pixels");
-    if (ct.type !== "multipart/mixed" || !ct.params["boundary"])
-      return text(415, `unsupported media type ${ct.type}`);
-    try {
-      const renditions: { data: Buffer; pixels: number }[] = [];
-      for (const part of parseMultipart(body, ct.params["boundary"])) {
-        const px = part.headers["pixels"];
-        if (px === undefined) {
-          if (renditions.length === 0) throw new Error("Unknown perceptual hash");
-          continue; // perceptual hash of the previous rendition: not used yet
-        }
-        if (!/^\d+$/.test(px)) throw new Error(`invalid Pixels header "${px}"`);
-        renditions.push({ data: Buffer.from(part.body), pixels: Number(px) });
-      }
-      task.resolve({ renditions });
-      return text(200, "OK");
-    } catch (err) {
-      task.resolve({ error: errorMessage(err) });
-      return text(500, errorMessage(err));
-    }
+  /** Whether a /transcodeResults caller presents the transcoder protocol and the secret. */
+  authorizeResults(authorization: string | undefined, credentials: string | undefined): boolean {
+    return authorization === TRANSCODER_AUTH && this.secretMatches(credentials);
+  }
+
+  /** Whether a task is waiting for its result (results for anything else are refused unread). */
+  isOutstanding(taskId: bigint): boolean {
+    return this.tasks.has(taskId);
+  }
+
+  /**
+   * A transcoder's result for a task (server/ot_rpc.go TranscodeResults): renditions or an
+   * error text. Returns false when the task is no longer outstanding.
+   */
+  completeTask(taskId: bigint, result: TaskResult): boolean {
+    const task = this.tasks.get(taskId);
+    if (!task) return false;
+    task.resolve(result);
+    return true;
   }
 
   /** Close every stream (server stop). */
@@ -359,13 +329,5 @@ export class RemoteTranscoderPool implements SegmentTranscoder {
   }
 }
 
-async function readAll(req: FastifyRequest, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req.raw as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) throw new Error("body too large");
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
-}
+/** A job with the fields the pool keys on filled in. */
+type PoolJob = TranscodeJob & { sessionId: string; seq: bigint; signal: AbortSignal };

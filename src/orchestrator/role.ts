@@ -1,23 +1,28 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import type { FastifyReply, FastifyRequest } from "fastify";
 import type { NodeConfig } from "../config/resolve.js";
 import { errorMessage } from "../errors/LpError.js";
-import { LOCAL_ORCHESTRATOR_URI, type RoleContext, type RoleParts } from "../node/LpNode.js";
+import type { ConnectionLimits } from "../http/connectionGuard.js";
+import type { Transcoder } from "../media/transcoder.js";
+import type { RoleContext, RoleParts } from "../node/LpNode.js";
 import type { Service } from "../node/Service.js";
 import { AuthTokens } from "../protocol/authToken.js";
 import { Orchestrator as OrchestratorService } from "../protocol/gen/lp_rpc_pb.js";
+import { MemoryStore } from "../storage/MemoryStore.js";
 import { VERSION } from "../version.js";
 import { orchestratorGrpc } from "./grpc.js";
-import { MemoryStore } from "./MemoryStore.js";
+import { segmentHandler, transcodeResultsHandler, type UploadLimits } from "./http.js";
 import { Orchestrator } from "./Orchestrator.js";
 import { OrchestratorServer } from "./OrchestratorServer.js";
 import { RemoteTranscoderPool } from "./RemoteTranscoderPool.js";
-import type { SegmentTranscoder } from "./SegmentTranscoder.js";
 import { SessionManager } from "./SessionManager.js";
 
-/** Key under which the local transcoder role shares its SegmentTranscoder. */
-export const LOCAL_TRANSCODER = "localTranscoder";
+/** Limits of the public port that are not flags (tests lower them to see them act). */
+export interface OrchestratorLimits {
+  connection?: Partial<ConnectionLimits>;
+  upload?: Partial<UploadLimits>;
+  maxGrpcMessageBytes?: number;
+}
 
 /**
  * Builds the orchestrator role: sessions, memory store, the Orchestrator and its TLS server.
@@ -26,53 +31,64 @@ export const LOCAL_TRANSCODER = "localTranscoder";
 export async function orchestratorRole(
   config: NodeConfig,
   ctx: RoleContext,
-  localTranscoder: (config: NodeConfig, ctx: RoleContext) => Promise<SegmentTranscoder>,
+  localTranscoder: (config: NodeConfig, ctx: RoleContext) => Promise<Transcoder>,
+  limits: OrchestratorLimits = {},
 ): Promise<
   RoleParts & { orchestrator: Orchestrator; server: OrchestratorServer; pool: RemoteTranscoderPool | null }
 > {
+  const oc = config.orchestrator!;
   const store = new MemoryStore();
   // --mode orchestrator,transcoder transcodes here; a lone orchestrator uses remote transcoders.
   let uri = (): string => serviceUri;
   const pool = config.roles.includes("transcoder")
     ? null
     : new RemoteTranscoderPool(
-        { secret: config.options.str("orchSecret"), serviceUri: () => uri(), orchId: "offchain" },
+        { secret: oc.secret, serviceUri: () => uri(), orchId: "offchain" },
         { logger: ctx.logger.child({ module: "transcoder-pool" }), store },
       );
-  const transcoder: SegmentTranscoder = pool ?? (await localTranscoder(config, ctx));
+  const transcoder: Transcoder = pool ?? (await localTranscoder(config, ctx));
   let orchestrator: Orchestrator | null = null;
   const sessions = new SessionManager(
     {
       // auto: the sum of connected transcoders; a number: capped by what the hardware allows.
       capacity: () => {
         const cap = transcoder.capacity();
-        if (config.maxSessions === "auto") return cap ?? 0;
-        return cap === null ? config.maxSessions : Math.min(config.maxSessions, cap);
+        if (oc.maxSessions === "auto") return cap ?? 0;
+        return cap === null ? oc.maxSessions : Math.min(oc.maxSessions, cap);
       },
     },
     { onEnd: (id) => orchestrator?.onSessionEnded(id) },
   );
-  const serviceUri = config.serviceUri ?? config.nodes[0]!;
+  const serviceUri = oc.serviceUri;
   uri = () => orchestrator?.serviceUri ?? serviceUri;
   orchestrator = new Orchestrator(
-    { serviceUri, nodes: config.nodes, version: VERSION },
+    { serviceUri, nodes: oc.nodes, version: VERSION },
     { logger: ctx.logger, transcoder, store, sessions, authTokens: new AuthTokens() },
   );
   const orch = orchestrator;
   const server = new OrchestratorServer(
-    { addr: config.orchHttpAddr!, certHost: new URL(serviceUri).hostname.replace(/^\[|\]$/g, "") },
+    {
+      addr: oc.listenAddr,
+      certHost: new URL(serviceUri).hostname.replace(/^\[|\]$/g, ""),
+      connectionLimits: limits.connection,
+      maxGrpcMessageBytes: limits.maxGrpcMessageBytes,
+    },
     {
       logger: ctx.logger,
       store,
       grpc: orchestratorGrpc(orch, pool),
       routes: [
-        { method: "ANY", path: "/segment", handler: (req, reply) => orch.handleSegment(req, reply) },
+        {
+          method: "ANY",
+          path: "/segment",
+          handler: segmentHandler(orch, { logger: ctx.logger, limits: limits.upload }),
+        },
         ...(pool
           ? [
               {
                 method: "ANY" as const,
                 path: "/transcodeResults",
-                handler: (req: FastifyRequest, reply: FastifyReply) => pool.handleResults(req, reply),
+                handler: transcodeResultsHandler(pool, { logger: ctx.logger, limits: limits.upload }),
               },
             ]
           : []),
@@ -95,9 +111,9 @@ export async function orchestratorRole(
       pool?.close();
     },
   };
-  ctx.shared.set(LOCAL_ORCHESTRATOR_URI, () => orch.serviceUri);
+  ctx.shared.orchestratorUri = () => orch.serviceUri;
   const services: Service[] = [server, sweeper];
-  if (config.options.bool("startupAvailabilityCheck")) {
+  if (oc.startupAvailabilityCheck) {
     services.push(availabilityCheck(() => orch.serviceUri, config, ctx));
   }
   return {
@@ -134,7 +150,8 @@ function availabilityCheck(uri: () => string, config: NodeConfig, ctx: RoleConte
           ctx.logger.info({ uri: uri() }, "orchestrator is reachable at its service URI");
         } catch (err) {
           if (abort.signal.aborted) return;
-          const addr = config.orchHttpAddr ? `${config.orchHttpAddr.host}:${config.orchHttpAddr.port}` : "";
+          const listen = config.orchestrator?.listenAddr;
+          const addr = listen ? `${listen.host}:${listen.port}` : "";
           ctx.fatal(
             new Error(
               `Orchestrator not available at ${uri()} (${addr}) via grpc ping check; shutting down: ${errorMessage(err)}`,

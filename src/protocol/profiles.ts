@@ -43,9 +43,69 @@ const CODECS: Record<number, ProfileSpec["codec"]> = {
 };
 
 /**
+ * Bounds on a rendition, checked wherever profiles enter the node (the gateway's push header, the
+ * auth webhook, -transcodingOptions, and wire profiles at the orchestrator), so that no client can
+ * order an encode no player needs (a 16384x16384 frame, 10 000 fps) or a name that breaks a
+ * playlist line or a storage path.
+ */
+export const PROFILE_LIMITS = {
+  /** Longest side (8K UHD landscape or portrait). */
+  maxLongSide: 7680,
+  /** Shortest side. */
+  maxShortSide: 4320,
+  /** Smallest side a 4:2:0 encoder can produce. */
+  minSide: 2,
+  /** Frames per second (fps / fpsDen). */
+  maxFps: 240,
+  /** fpsDen (1001 for NTSC rates; larger values only express odd rates). */
+  maxFpsDen: 100_000,
+  /** Bits per second (0 means the encoder's default; a tiny rate costs no more than a normal one). */
+  maxBitrate: 200_000_000,
+  /** GOP in ms (0 = encoder default, -1 = intra-only). */
+  maxGopMs: 60_000,
+  /** Length of a profile name. */
+  maxNameLength: 64,
+} as const;
+
+/** Profile names: letters, digits, `_`, `-` and `.`, not starting with a dot (a playlist line and a path segment). */
+const PROFILE_NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+
+/** What is wrong with a rendition, naming the field, or null when it is within PROFILE_LIMITS. */
+export function profileProblem(p: ProfileSpec): string | null {
+  const L = PROFILE_LIMITS;
+  const name = JSON.stringify(p.name);
+  if (p.name === "" || p.name.length > L.maxNameLength)
+    return `profile name ${name}: must be 1 to ${L.maxNameLength} characters`;
+  if (!PROFILE_NAME_RE.test(p.name))
+    return `profile name ${name}: only letters, digits, '_', '-' and '.' (not first) are allowed`;
+  const at = `profile ${name}`;
+  for (const [field, v] of [
+    ["width", p.width],
+    ["height", p.height],
+  ] as const) {
+    if (!Number.isInteger(v) || v < L.minSide)
+      return `${at}: ${field} ${v} is below the minimum of ${L.minSide}`;
+  }
+  const long = Math.max(p.width, p.height);
+  const short = Math.min(p.width, p.height);
+  if (long > L.maxLongSide || short > L.maxShortSide)
+    return `${at}: width x height ${p.width}x${p.height} is larger than ${L.maxLongSide}x${L.maxShortSide}`;
+  const den = p.fpsDen || 1;
+  if (!Number.isInteger(p.fpsDen) || p.fpsDen < 0 || p.fpsDen > L.maxFpsDen)
+    return `${at}: fpsDen ${p.fpsDen} is outside 0 to ${L.maxFpsDen}`;
+  if (!Number.isInteger(p.fps) || p.fps < 0 || p.fps / den > L.maxFps)
+    return `${at}: fps ${p.fps}/${den} is outside 0 to ${L.maxFps}`;
+  if (!Number.isInteger(p.bitrate) || p.bitrate < 0 || p.bitrate > L.maxBitrate)
+    return `${at}: bitrate ${p.bitrate} is outside 0 to ${L.maxBitrate} bits/s`;
+  if (!Number.isInteger(p.gopMs) || p.gopMs < -1 || p.gopMs > L.maxGopMs)
+    return `${at}: gop ${p.gopMs} ms is outside 0 to ${L.maxGopMs} ms (or intra-only)`;
+  return null;
+}
+
+/**
  * Read wire profiles as go-livepeer's orchestrator does (server/segment_rpc.go
  * makeFfmpegVideoProfiles), with its error texts for unknown enums; an empty name becomes
- * net_<W>x<H>_<bitrate>.
+ * net_<W>x<H>_<bitrate>. Unlike go-livepeer, a profile outside PROFILE_LIMITS is refused.
  */
 export function profilesFromWire(list: WireProfile[]): ProfileSpec[] {
   return list.map((p) => {
@@ -55,7 +115,7 @@ export function profilesFromWire(list: WireProfile[]): ProfileSpec[] {
     if (!profile) throw new LpError("BAD_PROFILE", "unrecognized encoder profile");
     const codec = CODECS[p.encoder];
     if (!codec) throw new LpError("BAD_PROFILE", "unrecognized video codec");
-    return {
+    const spec: ProfileSpec = {
       name: p.name === "" ? `net_${p.width}x${p.height}_${p.bitrate}` : p.name,
       width: p.width,
       height: p.height,
@@ -68,6 +128,9 @@ export function profilesFromWire(list: WireProfile[]): ProfileSpec[] {
       codec,
       quality: p.quality,
     };
+    const problem = profileProblem(spec);
+    if (problem) throw new LpError("BAD_PROFILE", `invalid profile: ${problem}`);
+    return spec;
   });
 }
 

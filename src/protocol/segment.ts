@@ -14,10 +14,8 @@ import {
 
 export const SEGMENT_HEADER = "Livepeer-Segment";
 export const PAYMENT_HEADER = "Livepeer-Payment";
-/** go-livepeer's common.MaxDuration for a segment. */
-export const MAX_SEGMENT_DURATION_MS = 300_000;
-/** Duration assumed when a gateway sends none. */
-export const DEFAULT_SEGMENT_DURATION_MS = 2000;
+// Re-exported for the importers that read them here; they live with the other wire constants.
+export { DEFAULT_SEGMENT_DURATION_MS, MAX_SEGMENT_DURATION_MS } from "./constants.js";
 
 /** keccak256 as a Buffer. */
 export function keccak(data: Uint8Array): Buffer {

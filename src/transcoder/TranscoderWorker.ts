@@ -1,22 +1,28 @@
-import http2 from "node:http2";
-import https from "node:https";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { errorMessage } from "../errors/LpError.js";
+import { HttpClient } from "../http/client.js";
 import { buildMultipart, randomBoundary } from "../http/multipart.js";
 import type { Logger } from "../logger/logger.js";
+import type { Transcoder as MediaTranscoder } from "../media/transcoder.js";
 import type { Service } from "../node/Service.js";
-import { TRANSCODER_AUTH, TRANSCODING_ERROR_MIME } from "../orchestrator/RemoteTranscoderPool.js";
-import type { SegmentTranscoder } from "../orchestrator/SegmentTranscoder.js";
+import { TRANSCODER_AUTH } from "../orchestrator/RemoteTranscoderPool.js";
 import { NODE_CAPABILITIES, nodeCapabilities } from "../protocol/capabilities.js";
+import {
+  MAX_SEGMENT_BYTES,
+  MIME_MULTIPART_MIXED,
+  MIME_TRANSCODING_ERROR,
+  mimeForFormat,
+} from "../protocol/constants.js";
 import { type NotifySegment, Transcoder } from "../protocol/gen/lp_rpc_pb.js";
 import { profilesFromWire } from "../protocol/profiles.js";
 import { DEFAULT_SEGMENT_DURATION_MS, segmentProfiles } from "../protocol/segment.js";
 import { VERSION } from "../version.js";
 
-/** Source download limit and timeout (go-livepeer: MaxSegSize, HTTPTimeout/2). */
-const MAX_SOURCE_BYTES = 300_000_000;
+/** Source download timeout (go-livepeer: HTTPTimeout/2); the size cap is MaxSegSize. */
 const DOWNLOAD_TIMEOUT_MS = 4000;
+/** The orchestrator's answer to /transcodeResults is a short text at most. */
+const MAX_POST_ANSWER_BYTES = 64 * 1024;
 const POST_TIMEOUT_MS = 30_000;
 const MAX_BACKOFF_MS = 60_000;
 
@@ -50,15 +56,19 @@ export class TranscoderWorker implements Service {
 
   constructor(
     private readonly options: TranscoderWorkerOptions,
-    private readonly deps: { logger: Logger; transcoder: SegmentTranscoder; fatal: (err: Error) => void },
+    private readonly deps: { logger: Logger; transcoder: MediaTranscoder; fatal: (err: Error) => void },
   ) {}
 
   private get origin(): string {
     return `https://${this.options.orchAddr}`;
   }
 
+  /** Downloads and result posts to the orchestrator share its connection (HTTP/2, no certificate checks). */
+  private http = new HttpClient({ insecureTls: true });
+
   async start(): Promise<void> {
     this.abort = new AbortController();
+    this.http = new HttpClient({ insecureTls: true });
     this.loop = this.run(this.abort.signal);
   }
 
@@ -67,6 +77,7 @@ export class TranscoderWorker implements Service {
     await this.loop;
     // Tasks already running finish (their results still reach the orchestrator if it is up).
     await Promise.allSettled([...this.inFlight]);
+    await this.http.close();
   }
 
   private async run(signal: AbortSignal): Promise<void> {
@@ -160,7 +171,7 @@ export class TranscoderWorker implements Service {
       const seg = msg.segData;
       if (!seg) throw new Error("empty seg data");
       const profiles = profilesFromWire(segmentProfiles(seg));
-      const source = await download(msg.url);
+      const source = await this.download(msg.url);
       const out = await this.deps.transcoder.transcode({
         sessionId: seg.authToken?.sessionId ?? "",
         manifestId: Buffer.from(seg.manifestId).toString("utf8"),
@@ -176,7 +187,7 @@ export class TranscoderWorker implements Service {
       body = buildMultipart(
         out.renditions.map((r, i) => ({
           headers: {
-            "Content-Type": profiles[i]!.format === "mp4" ? "video/mp4" : "video/mp2t",
+            "Content-Type": mimeForFormat(profiles[i]!.format),
             "Content-Length": String(r.data.length),
             Pixels: String(r.pixels),
           },
@@ -185,7 +196,7 @@ export class TranscoderWorker implements Service {
         boundary,
       );
       headers = {
-        "content-type": `multipart/mixed; boundary=${boundary}`,
+        "content-type": `${MIME_MULTIPART_MIXED}; boundary=${boundary}`,
         pixels: String(out.decodedPixels ?? 0),
       };
       this.tasksDone += 1;
@@ -194,7 +205,7 @@ export class TranscoderWorker implements Service {
       this.tasksFailed += 1;
       log.warn({ err: errorMessage(err) }, "task failed");
       body = Buffer.from(errorMessage(err), "utf8");
-      headers = { "content-type": TRANSCODING_ERROR_MIME, pixels: "0" };
+      headers = { "content-type": MIME_TRANSCODING_ERROR, pixels: "0" };
     }
     try {
       const status = await this.postResults(msg.taskId, headers, body);
@@ -204,55 +215,33 @@ export class TranscoderWorker implements Service {
     }
   }
 
-  private postResults(taskId: bigint, headers: Record<string, string>, body: Buffer): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const session = http2.connect(this.origin, { rejectUnauthorized: false });
-      session.on("error", reject);
-      const req = session.request({
-        ":method": "POST",
-        ":path": "/transcodeResults",
+  private async postResults(taskId: bigint, headers: Record<string, string>, body: Buffer): Promise<number> {
+    const res = await this.http.request(`${this.origin}/transcodeResults`, {
+      method: "POST",
+      headers: {
         authorization: TRANSCODER_AUTH,
         credentials: this.options.secret,
         taskid: String(taskId),
         ...headers,
-      });
-      req.setTimeout(POST_TIMEOUT_MS, () => req.close(http2.constants.NGHTTP2_CANCEL));
-      req.on("response", (h) => {
-        req.resume();
-        req.on("end", () => session.close());
-        resolve(Number(h[":status"]));
-      });
-      req.on("error", (err) => {
-        session.destroy();
-        reject(err);
-      });
-      req.end(body);
+      },
+      body,
+      timeoutMs: POST_TIMEOUT_MS,
+      maxResponseBytes: MAX_POST_ANSWER_BYTES,
+      timeoutText: "posting results timed out",
     });
+    return res.status;
   }
-}
 
-/** GET a source segment from the orchestrator (no certificate checks, 4 s, size cap). */
-function download(url: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { rejectUnauthorized: false, timeout: DOWNLOAD_TIMEOUT_MS }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`${res.statusCode} ${res.statusMessage ?? ""}`.trim()));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let total = 0;
-      res.on("data", (c: Buffer) => {
-        total += c.length;
-        if (total > MAX_SOURCE_BYTES) req.destroy(new Error("source segment too large"));
-        else chunks.push(c);
-      });
-      res.on("end", () => resolve(Buffer.concat(chunks)));
-      res.on("error", reject);
+  /** GET a source segment from the orchestrator (4 s, MaxSegSize cap); non-200 is an error. */
+  private async download(url: string): Promise<Buffer> {
+    const res = await this.http.request(url, {
+      timeoutMs: DOWNLOAD_TIMEOUT_MS,
+      maxResponseBytes: MAX_SEGMENT_BYTES,
+      timeoutText: "source download timed out",
     });
-    req.on("timeout", () => req.destroy(new Error("source download timed out")));
-    req.on("error", reject);
-  });
+    if (res.status !== 200) throw new Error(`source download failed: HTTP ${res.status}`);
+    return res.body;
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -9,11 +9,12 @@ import { TranscoderWorker } from "./TranscoderWorker.js";
  */
 export async function transcoderRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
   if (config.roles.includes("orchestrator")) return { services: [] };
-  const orchAddr = firstOrchAddr(config.options.str("orchAddr"));
-  const transcoder = await buildLocalTranscoder(config, ctx.logger);
-  const capacity = config.maxSessions === "auto" ? 10 : config.maxSessions;
+  const tc = config.transcoder!;
+  const orchAddr = firstOrchAddr(tc.orchAddr);
+  const transcoder = await buildLocalTranscoder(config, ctx);
+  const capacity = tc.capacity;
   const worker = new TranscoderWorker(
-    { orchAddr, secret: config.options.str("orchSecret"), capacity },
+    { orchAddr, secret: tc.secret, capacity },
     { logger: ctx.logger, transcoder, fatal: ctx.fatal },
   );
   return {

@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { LpNodeProcess, runLpNode } from "../helpers/lpNode.js";
+import { tempDir } from "../helpers/tmp.js";
 
 const running: LpNodeProcess[] = [];
 afterEach(() => {
@@ -36,6 +36,9 @@ describe("lp-node binary", () => {
     }
     expect(r.stdout).toMatch(/-orchAddr <string>/);
     expect(r.stdout).toMatch(/-datadir, -dataDir <string>/);
+    expect(r.stdout).toMatch(/-orchListenAddr <string>/);
+    expect(r.stdout).toContain("What each role listens on by default");
+    expect(r.stdout).toMatch(/gateway +media HTTP 127\.0\.0\.1:9935/);
   });
 
   it("-version prints a semver", async () => {
@@ -52,6 +55,38 @@ describe("lp-node binary", () => {
     expect(r.stderr).toContain("-maxSessions must be 'auto' or greater than zero");
   });
 
+  it("configuration mistakes exit 2 before anything starts, one line per problem naming the flag", async () => {
+    const r = await runLpNode([
+      "--mode",
+      "gateway",
+      "-transcodingOptions",
+      "P999",
+      "-orchSecret",
+      "./no-such-secret-file",
+      "-serviceAdr",
+      "h:1",
+      "-orchAddr",
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("  - -orchAddr needs a value");
+    expect(r.stderr).toContain("  - unknown flag -serviceAdr; did you mean -serviceAddr?");
+    expect(r.stderr).toContain('  - -transcodingOptions: unknown transcoding profile "P999"');
+    expect(r.stderr).toContain("  - -orchSecret: the value looks like a file path");
+    expect(r.stderr).not.toContain("no-such-secret-file");
+    // A listen host that does not resolve is found before start, not as a bare ENOTFOUND later.
+    const dns = await runLpNode([
+      "--mode",
+      "gateway",
+      "-httpAddr",
+      "nonsense.invalid",
+      "-rtmpAddr",
+      "127.0.0.1:0",
+    ]);
+    expect(dns.code).toBe(2);
+    expect(dns.stderr).toMatch(/ {2}- -httpAddr: host "nonsense\.invalid" does not resolve/);
+    expect(dns.stderr).not.toMatch(/listening|started/);
+  });
+
   it("no mode exits 2 and names the modes", async () => {
     const r = await runLpNode([]);
     expect(r.code).toBe(2);
@@ -61,7 +96,7 @@ describe("lp-node binary", () => {
   });
 
   it("starts, answers /healthz and /status, and stops on SIGTERM with status 0", async () => {
-    const datadir = join(mkdtempSync(join(tmpdir(), "lp-dd-")), "nested", "data");
+    const datadir = join(tempDir("lp-dd-"), "nested", "data");
     const node = start([
       "--mode",
       "gateway",
@@ -89,14 +124,7 @@ describe("lp-node binary", () => {
   });
 
   it("setLogLevel changes verbosity at run time", async () => {
-    const node = start([
-      "--mode",
-      "gateway",
-      "-cliAddr",
-      "127.0.0.1:0",
-      "-datadir",
-      mkdtempSync(join(tmpdir(), "lp-dd-")),
-    ]);
+    const node = start(["--mode", "gateway", "-cliAddr", "127.0.0.1:0", "-datadir", tempDir("lp-dd-")]);
     const port = await node.cliPort();
     expect(await (await fetch(`http://127.0.0.1:${port}/getLogLevel`)).text()).toBe("3");
     const set = await fetch(`http://127.0.0.1:${port}/setLogLevel`, {
@@ -106,12 +134,22 @@ describe("lp-node binary", () => {
     });
     expect(set.status).toBe(200);
     expect(await (await fetch(`http://127.0.0.1:${port}/getLogLevel`)).text()).toBe("6");
-    expect((await fetch(`http://127.0.0.1:${port}/setLogLevel`)).status).toBe(400);
+    // State changes need POST; values outside 0..6 are refused.
+    const get = await fetch(`http://127.0.0.1:${port}/setLogLevel?loglevel=2`);
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST");
+    const huge = await fetch(`http://127.0.0.1:${port}/setLogLevel`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "loglevel=99",
+    });
+    expect(huge.status).toBe(400);
+    expect(await (await fetch(`http://127.0.0.1:${port}/getLogLevel`)).text()).toBe("6");
     node.child.kill("SIGINT");
     expect((await node.exited).code).toBe(0);
   });
 
-  it("a service that cannot start makes the node exit non-zero with the reason", async () => {
+  it("a taken port makes the node exit 2 naming the flag that chose it", async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
     const port = (blocker.address() as { port: number }).port;
@@ -122,18 +160,20 @@ describe("lp-node binary", () => {
         "-cliAddr",
         `127.0.0.1:${port}`,
         "-datadir",
-        mkdtempSync(join(tmpdir(), "lp-dd-")),
+        tempDir("lp-dd-"),
       ]);
       const { code } = await node.exited;
-      expect(code).toBe(1);
-      expect(node.stderr).toMatch(/EADDRINUSE/);
+      expect(code).toBe(2);
+      expect(node.stderr).toContain(
+        `lp-node: -cliAddr: cannot listen on 127.0.0.1:${port} (cli, set by -cliAddr): the address is already in use (EADDRINUSE)`,
+      );
     } finally {
       blocker.close();
     }
   });
 
   it("reads a JSON config file and lets env override it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "lp-cfg-"));
+    const dir = tempDir("lp-cfg-");
     const file = join(dir, "livepeer.config.json");
     writeFileSync(
       file,

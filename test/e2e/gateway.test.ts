@@ -1,6 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseContentType, parseMultipart } from "../../src/http/multipart.js";
@@ -8,12 +7,13 @@ import { probe } from "../../src/media/probe.js";
 import { LpNodeProcess } from "../helpers/lpNode.js";
 import { FFMPEG, makeClip } from "../helpers/media.js";
 import { pushRtmp } from "../helpers/rtmp.js";
+import { tempDir } from "../helpers/tmp.js";
 
 const running: LpNodeProcess[] = [];
-afterEach(() => {
-  for (const p of running.splice(0)) p.kill();
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.kill()));
 });
-const tmp = () => mkdtempSync(join(tmpdir(), "lp-gwe2e-"));
+const tmp = () => tempDir("lp-gwe2e-");
 
 function spawnNode(args: string[]): LpNodeProcess {
   const p = new LpNodeProcess([...args, "-cliAddr", "127.0.0.1:0", "-datadir", tmp()]);
@@ -31,20 +31,24 @@ const portOf = async (p: LpNodeProcess, msg: string) =>
 function segments(seconds: number): Buffer[] {
   const dir = tmp();
   const clip = makeClip({ width: 640, height: 360, seconds });
-  execFileSync(FFMPEG, [
-    "-hide_banner",
-    "-loglevel",
-    "error",
-    "-i",
-    clip,
-    "-c",
-    "copy",
-    "-f",
-    "segment",
-    "-segment_time",
-    "2",
-    join(dir, "s%03d.ts"),
-  ]);
+  execFileSync(
+    FFMPEG,
+    [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-i",
+      clip,
+      "-c",
+      "copy",
+      "-f",
+      "segment",
+      "-segment_time",
+      "2",
+      join(dir, "s%03d.ts"),
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   return readdirSync(dir)
     .sort()
     .map((f) => readFileSync(join(dir, f)));

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { probe } from "../../src/media/probe.js";
@@ -7,20 +6,22 @@ import { grpcClients } from "../helpers/grpcClient.js";
 import { h2request } from "../helpers/h2.js";
 import { LpNodeProcess } from "../helpers/lpNode.js";
 import { makeClip } from "../helpers/media.js";
+import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/waitFor.js";
 import { decodeResult, P240, P360, segmentHeaders } from "../helpers/wireClient.js";
 
 const SECRET = "e2e-secret";
 const running: LpNodeProcess[] = [];
 let clip: Buffer;
 
-afterEach(() => {
-  for (const p of running.splice(0)) p.kill();
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.kill()));
 });
 beforeAll(() => {
   clip = readFileSync(makeClip({ width: 640, height: 360, seconds: 2 }));
 });
 
-const tmp = () => mkdtempSync(join(tmpdir(), "lp-e2e-"));
+const tmp = () => tempDir("lp-e2e-");
 
 function spawnNode(args: string[]): LpNodeProcess {
   const p = new LpNodeProcess([...args, "-cliAddr", "127.0.0.1:0", "-datadir", tmp()]);
@@ -36,14 +37,6 @@ async function orchPort(p: LpNodeProcess): Promise<number> {
 async function statusOf(p: LpNodeProcess) {
   const port = await p.cliPort();
   return (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Record<string, unknown>;
-}
-
-async function until(cond: () => Promise<boolean> | boolean, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function transcodeThrough(port: number, seq: number, profiles = [P240, P360]) {
@@ -149,7 +142,7 @@ describe("orchestrator with remote transcoder processes", () => {
     ];
     const t1 = spawnNode(tArgs);
     const t2 = spawnNode(tArgs);
-    await until(async () => (await statusOf(o))["RegisteredTranscodersNumber"] === 2);
+    await waitFor(async () => (await statusOf(o))["RegisteredTranscodersNumber"] === 2, { intervalMs: 100 });
     const status = await statusOf(o);
     expect(status["RegisteredTranscoders"]).toEqual([
       expect.objectContaining({ Capacity: 4 }),
@@ -165,11 +158,11 @@ describe("orchestrator with remote transcoder processes", () => {
     const { result } = await pending;
     expect(result.result).toBe("data");
     await checkRendition(result.data.segments[0].url, 426, 240, result.data.segments[0].pixels);
-    await until(async () => (await statusOf(o))["RegisteredTranscodersNumber"] === 1);
+    await waitFor(async () => (await statusOf(o))["RegisteredTranscodersNumber"] === 1, { intervalMs: 100 });
 
     const t3 = spawnNode(tArgs);
     await t3.waitFor((l) => l["msg"] === "registering with orchestrator");
-    await until(async () => (await statusOf(o))["RegisteredTranscodersNumber"] === 2);
+    await waitFor(async () => (await statusOf(o))["RegisteredTranscodersNumber"] === 2, { intervalMs: 100 });
   });
 
   it("a transcoder with the wrong secret exits non-zero with a clear message", async () => {

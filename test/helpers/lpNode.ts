@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
+import { tempDir } from "./tmp.js";
 
 /** Path of the built CLI entry point (tests run after `npm run build`). */
 export const LP_NODE = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
@@ -43,6 +42,14 @@ export function runLpNode(
   });
 }
 
+/** Every LpNodeProcess started in this test file and not yet reaped. */
+const alive = new Set<LpNodeProcess>();
+
+/** Kill (SIGKILL) every lp-node this file started and wait for their exits (the setup file's afterAll). */
+export async function stopAllLpNodes(): Promise<void> {
+  await Promise.all([...alive].map((p) => p.kill()));
+}
+
 /** A running lp-node process whose JSON log lines can be awaited. */
 export class LpNodeProcess {
   readonly child: ChildProcess;
@@ -82,7 +89,13 @@ export class LpNodeProcess {
       }
     });
     this.child.stdout!.resume();
-    this.exited = new Promise((done) => this.child.on("exit", (code, signal) => done({ code, signal })));
+    alive.add(this);
+    this.exited = new Promise((done) =>
+      this.child.on("exit", (code, signal) => {
+        alive.delete(this);
+        done({ code, signal });
+      }),
+    );
   }
 
   /** Resolve with the first log line (past or future) matching `match`, or fail after `timeoutMs`. */
@@ -114,13 +127,19 @@ export class LpNodeProcess {
     return Number(String(line["addr"]).split(":").pop());
   }
 
-  /** Kill hard if still running (afterEach safety net). */
-  kill(): void {
+  /** Kill hard if still running (afterEach safety net); resolves once it has exited. */
+  async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    await this.exited;
+  }
+
+  /** Log lines whose message is `msg`. */
+  linesWith(msg: string): Record<string, unknown>[] {
+    return this.lines.filter((l) => l["msg"] === msg);
   }
 }
 
-/** An empty HOME so the default data directory never touches the real one. */
+/** An empty HOME so the default data directory never touches the real one (removed after the file). */
 export function freshHome(): string {
-  return mkdtempSync(join(tmpdir(), "lp-home-"));
+  return tempDir("lp-home-");
 }

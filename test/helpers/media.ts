@@ -39,10 +39,13 @@ export function makeClip(
     const codec = opts.videoCodec ?? "libx264";
     args.push("-c:v", codec, "-pix_fmt", "yuv420p", "-g", String(fps * 2));
     if (codec === "libx264") args.push("-preset", "ultrafast");
+    // libx265 prints its own [info] lines whatever -loglevel says.
+    if (codec === "libx265") args.push("-x265-params", "log-level=error");
   }
   if (opts.audio !== false) args.push("-c:a", "aac");
   args.push("-f", opts.format === "mp4" ? "mp4" : "mpegts", out);
-  execFileSync(FFMPEG, args);
+  // stderr is piped (kept for the error) rather than inherited into the test output.
+  execFileSync(FFMPEG, args, { stdio: ["ignore", "ignore", "pipe"] });
   return out;
 }
 
@@ -81,7 +84,7 @@ export function probeFrames(
       "json",
       file,
     ],
-    { env: ffprobeEnv() },
+    { env: ffprobeEnv(), stdio: ["ignore", "pipe", "pipe"] },
   );
   const j = JSON.parse(out.toString()) as { frames?: Record<string, string | number>[] };
   return (j.frames ?? []).map((f) => ({

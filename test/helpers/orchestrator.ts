@@ -1,17 +1,15 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { resolveConfig } from "../../src/config/resolve.js";
 import { silentLogger } from "../../src/logger/logger.js";
+import type {
+  TranscodeJob as SegmentJob,
+  TranscodeResult as SegmentOutput,
+  Transcoder as SegmentTranscoder,
+} from "../../src/media/transcoder.js";
 import { LpNode } from "../../src/node/LpNode.js";
 import type { Orchestrator } from "../../src/orchestrator/Orchestrator.js";
-import { orchestratorRole } from "../../src/orchestrator/role.js";
-import type {
-  SegmentJob,
-  SegmentOutput,
-  SegmentTranscoder,
-} from "../../src/orchestrator/SegmentTranscoder.js";
+import { type OrchestratorLimits, orchestratorRole } from "../../src/orchestrator/role.js";
 import { Capability } from "../../src/protocol/capabilities.js";
+import { tempDir } from "./tmp.js";
 
 /**
  * A transcoder double for wire-level tests: it mirrors SegmentTranscoder, echoes the input as
@@ -31,7 +29,7 @@ export class EchoTranscoder implements SegmentTranscoder {
       if (this.delayMs > 0) {
         await new Promise<void>((done, fail) => {
           const t = setTimeout(done, this.delayMs);
-          job.signal.addEventListener("abort", () => {
+          job.signal?.addEventListener("abort", () => {
             clearTimeout(t);
             fail(new Error("aborted"));
           });
@@ -69,6 +67,7 @@ export interface RunningOrchestrator {
 export async function startOrchestrator(
   transcoder: SegmentTranscoder | null,
   extraArgs: string[] = [],
+  limits: OrchestratorLimits = {},
 ): Promise<RunningOrchestrator> {
   const r = resolveConfig(
     [
@@ -82,7 +81,7 @@ export async function startOrchestrator(
       "-cliAddr",
       "127.0.0.1:0",
       "-datadir",
-      mkdtempSync(join(tmpdir(), "lp-orch-")),
+      tempDir("lp-orch-"),
       ...extraArgs,
     ],
     { env: {}, readFile: () => null },
@@ -94,7 +93,7 @@ export async function startOrchestrator(
     logger: silentLogger(),
     roles: {
       orchestrator: async (config, ctx) => {
-        const parts = await orchestratorRole(config, ctx, async () => transcoder!);
+        const parts = await orchestratorRole(config, ctx, async () => transcoder!, limits);
         orchestrator = parts.orchestrator;
         const server = parts.server;
         return {

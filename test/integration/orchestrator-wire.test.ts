@@ -14,7 +14,9 @@ beforeAll(async () => {
 });
 // go-livepeer keeps a session for 70 s of idleness; end them so each test starts with full capacity.
 afterEach(() => {
-  for (const sid of new Set(transcoder.jobs.map((j) => j.sessionId))) orch.orchestrator.endSession(sid);
+  for (const sid of new Set(transcoder.jobs.map((j) => j.sessionId))) {
+    if (sid !== undefined) orch.orchestrator.endSession(sid);
+  }
 });
 afterAll(async () => {
   grpc.close();

@@ -1,7 +1,53 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { LpError } from "../../errors/LpError.js";
 import { defaultFfmpegPath } from "./binaries.js";
 
+/**
+ * The child processes one owner (a node, a tool run, a test) has alive. The runner adds each
+ * child it spawns and removes it once reaped; the owner kills whatever is left when it stops, so
+ * no ffmpeg outlives the node that started it.
+ */
+export class ChildProcesses {
+  private readonly live = new Map<number, { child: ChildProcess; reaped: Promise<void> }>();
+
+  /** Children alive now. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Process ids of the children alive now. */
+  pids(): number[] {
+    return [...this.live.keys()];
+  }
+
+  /** Track a child; `reaped` resolves once it has exited (the runner calls delete first). */
+  add(child: ChildProcess, reaped: Promise<unknown>): void {
+    if (child.pid === undefined) return;
+    this.live.set(child.pid, { child, reaped: reaped.then(() => {}) });
+  }
+
+  /** The child has been reaped. */
+  delete(child: ChildProcess): void {
+    if (child.pid !== undefined && this.live.get(child.pid)?.child === child) this.live.delete(child.pid);
+  }
+
+  /** SIGKILL every child still alive, without waiting (the process is about to exit). */
+  killAllNow(): void {
+    for (const { child } of this.live.values()) {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+  }
+
+  /** SIGKILL every child still alive and wait until each has been reaped. */
+  async killAll(): Promise<void> {
+    const all = [...this.live.values()];
+    this.killAllNow();
+    await Promise.all(all.map((c) => c.reaped));
+  }
+}
+
+/** How a child ended. */
 export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -16,95 +62,198 @@ export interface RunResult {
   elapsedMs: number;
 }
 
-export interface RunOptions {
+/** How a streaming child ended: the run result plus why it was killed, if it was. */
+export interface ChildExit extends RunResult {
+  /** Set when the runner killed it: the timeout, the caller's AbortSignal, or kill(). */
+  killed: "timeout" | "abort" | "kill" | null;
+  /** The spawn itself failed (no such binary...): there was never a process. */
+  spawnError: Error | null;
+}
+
+export interface SpawnOptions {
   signal?: AbortSignal;
-  timeoutMs: number;
+  /** Kill the child after this long; absent for a long-running child (a live segmenter). */
+  timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** The owner's registry: the child is listed there until reaped (and killed at its stop). */
+  children?: ChildProcesses | null;
+  /** A stdin pipe (live input); otherwise stdin is closed. */
+  stdin?: boolean;
+  /** A stdout pipe to read; otherwise stdout is discarded. */
+  stdout?: boolean;
   /** Characters of stderr's tail kept; default 192 Ki. */
   stderrLimit?: number;
   /** Characters of stderr's head kept; default 64 Ki. */
   stderrHeadLimit?: number;
 }
 
-/** Child processes alive now, for tests that check nothing leaks. */
-export const liveChildren = new Set<number>();
+export type RunOptions = Omit<SpawnOptions, "stdin" | "stdout"> & { timeoutMs: number };
+
+/** A running child: its pipes (when asked for), a kill switch and its exit. */
+export interface RunningChild {
+  readonly pid: number | undefined;
+  /** Present with `stdin: true`; EPIPE after the child exits is swallowed (the exit says why). */
+  readonly stdin: Writable | null;
+  /** Present with `stdout: true`. */
+  readonly stdout: Readable | null;
+  /** Resolves once the child has been reaped (never rejects). */
+  readonly done: Promise<ChildExit>;
+  /** SIGKILL it now (a no-op once it has exited). */
+  kill(): void;
+}
 
 /**
- * Run one ffmpeg/ffprobe process (our stand-in for lpms' in-process ffmpeg.Transcode3 call): argv as given (no shell), stderr tail captured, killed with
- * SIGKILL on abort or timeout, and always reaped before the promise settles.
+ * The one way lp-node starts a child process (our stand-in for lpms' in-process ffmpeg calls):
+ * argv as given (no shell), stderr bounded, SIGKILL on timeout, abort or kill(), listed in the
+ * owner's registry until reaped. Short runs use runProcess; live ones (the RTMP segmenter, the
+ * demo publisher) use the pipes.
  */
-export function runProcess(binary: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    if (options.signal?.aborted) {
-      reject(new LpError("ABORTED", "transcode cancelled", { retryable: true }));
-      return;
-    }
-    const started = performance.now();
-    const child = spawn(binary, args, {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: options.env ?? process.env,
-    });
-    const limit = options.stderrLimit ?? 192 * 1024;
-    const headLimit = options.stderrHeadLimit ?? 64 * 1024;
-    let head = "";
-    let stderr = "";
-    let dropped = false;
-    let why: "timeout" | "abort" | null = null;
-    if (child.pid) liveChildren.add(child.pid);
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (chunk: string) => {
-      let d = chunk;
-      if (head.length < headLimit) {
-        const room = headLimit - head.length;
-        head += d.slice(0, room);
-        d = d.slice(room);
-      }
-      stderr += d;
-      if (stderr.length > limit * 2) {
-        stderr = stderr.slice(-limit);
-        dropped = true;
-      }
-    });
-    const kill = (reason: "timeout" | "abort") => {
-      why = reason;
-      child.kill("SIGKILL");
-    };
-    const timer = setTimeout(() => kill("timeout"), options.timeoutMs);
-    const onAbort = () => kill("abort");
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    child.on("error", (err) => {
-      // spawn failure (ENOENT...): there is no process to reap.
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-      if (child.pid) liveChildren.delete(child.pid);
-      reject(new LpError("FFMPEG_SPAWN", `cannot run ${binary}: ${err.message}`));
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-      if (child.pid) liveChildren.delete(child.pid);
-      const elapsedMs = performance.now() - started;
-      if (why === "timeout")
-        reject(
-          new LpError("FFMPEG_TIMEOUT", `ffmpeg timed out after ${options.timeoutMs} ms`, {
-            retryable: true,
-          }),
-        );
-      else if (why === "abort") reject(new LpError("ABORTED", "transcode cancelled", { retryable: true }));
-      else {
-        const truncated = dropped || stderr.length > limit;
-        const tail = stderr.slice(-limit);
-        // A cut lands mid-line; the marker line keeps the head's last line and the tail's first apart.
-        resolve({
-          code,
-          signal,
-          stderr: truncated ? `${head}\n[... stderr truncated ...]\n${tail}` : head + tail,
-          stderrTruncated: truncated,
-          elapsedMs,
-        });
-      }
-    });
+export function spawnProcess(
+  binary: string,
+  args: readonly string[],
+  options: SpawnOptions = {},
+): RunningChild {
+  const started = performance.now();
+  const child = spawn(binary, args, {
+    stdio: [options.stdin ? "pipe" : "ignore", options.stdout ? "pipe" : "ignore", "pipe"],
+    env: options.env ?? process.env,
   });
+  const limit = options.stderrLimit ?? 192 * 1024;
+  const headLimit = options.stderrHeadLimit ?? 64 * 1024;
+  let head = "";
+  let tail = "";
+  let dropped = false;
+  let killed: ChildExit["killed"] = null;
+  let spawnError: Error | null = null;
+  child.stdin?.on("error", () => {}); // EPIPE when the child exits first; the exit is reported instead
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    let d = chunk;
+    if (head.length < headLimit) {
+      const room = headLimit - head.length;
+      head += d.slice(0, room);
+      d = d.slice(room);
+    }
+    tail += d;
+    if (tail.length > limit * 2) {
+      tail = tail.slice(-limit);
+      dropped = true;
+    }
+  });
+  const kill = (reason: "timeout" | "abort" | "kill") => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    killed ??= reason;
+    child.kill("SIGKILL");
+  };
+  const timer = options.timeoutMs !== undefined ? setTimeout(() => kill("timeout"), options.timeoutMs) : null;
+  const onAbort = () => kill("abort");
+  if (options.signal?.aborted) queueMicrotask(onAbort);
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
+  const done = new Promise<ChildExit>((resolve) => {
+    let settled = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      options.children?.delete(child);
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      const truncated = dropped || tail.length > limit;
+      const end = tail.slice(-limit);
+      resolve({
+        code,
+        signal,
+        // A cut lands mid-line; the marker line keeps the head's last line and the tail's first apart.
+        stderr: truncated ? `${head}\n[... stderr truncated ...]\n${end}` : head + end,
+        stderrTruncated: truncated,
+        elapsedMs: performance.now() - started,
+        killed,
+        spawnError,
+      });
+    };
+    child.on("error", (err) => {
+      // A failed spawn has no process to reap and may never emit "close".
+      if (child.pid === undefined) {
+        spawnError = err;
+        finish(null, null);
+      }
+    });
+    child.on("close", (code, signal) => finish(code, signal));
+  });
+  options.children?.add(child, done);
+  return { pid: child.pid, stdin: child.stdin, stdout: child.stdout, done, kill: () => kill("kill") };
+}
+
+/**
+ * Run one ffmpeg/ffprobe process to completion: stderr captured, killed with SIGKILL on abort or
+ * timeout, and always reaped before the promise settles. Rejects with FFMPEG_SPAWN,
+ * FFMPEG_TIMEOUT or ABORTED; any exit code resolves.
+ */
+export async function runProcess(
+  binary: string,
+  args: readonly string[],
+  options: RunOptions,
+): Promise<RunResult> {
+  if (options.signal?.aborted) throw new LpError("ABORTED", "transcode cancelled", { retryable: true });
+  const exit = await spawnProcess(binary, args, options).done;
+  if (exit.spawnError) throw new LpError("FFMPEG_SPAWN", `cannot run ${binary}: ${exit.spawnError.message}`);
+  if (exit.killed === "timeout")
+    throw new LpError("FFMPEG_TIMEOUT", `ffmpeg timed out after ${options.timeoutMs} ms`, {
+      retryable: true,
+    });
+  if (exit.killed === "abort") throw new LpError("ABORTED", "transcode cancelled", { retryable: true });
+  return {
+    code: exit.code,
+    signal: exit.signal,
+    stderr: exit.stderr,
+    stderrTruncated: exit.stderrTruncated,
+    elapsedMs: exit.elapsedMs,
+  };
+}
+
+/** A finished run with its stdout. */
+export interface OutputResult extends RunResult {
+  stdout: string;
+}
+
+/**
+ * Run a short command (ffmpeg -encoders, ffprobe, nvidia-smi) and collect its stdout, at most
+ * `maxStdout` bytes (default 16 MiB; more kills it). Rejects as runProcess does, and with
+ * PROCESS_OUTPUT when the output is too large; any exit code resolves.
+ */
+export async function runForOutput(
+  binary: string,
+  args: readonly string[],
+  options: RunOptions & { maxStdout?: number },
+): Promise<OutputResult> {
+  if (options.signal?.aborted) throw new LpError("ABORTED", "cancelled", { retryable: true });
+  const max = options.maxStdout ?? 16 << 20;
+  const child = spawnProcess(binary, args, { ...options, stdout: true });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooBig = false;
+  child.stdout?.on("data", (d: Buffer) => {
+    size += d.length;
+    if (size > max) {
+      tooBig = true;
+      child.kill();
+    } else chunks.push(d);
+  });
+  const exit = await child.done;
+  if (exit.spawnError) throw new LpError("FFMPEG_SPAWN", `cannot run ${binary}: ${exit.spawnError.message}`);
+  if (tooBig) throw new LpError("PROCESS_OUTPUT", `${binary} printed more than ${max} bytes`);
+  if (exit.killed === "timeout")
+    throw new LpError("FFMPEG_TIMEOUT", `${binary} timed out after ${options.timeoutMs} ms`, {
+      retryable: true,
+    });
+  if (exit.killed === "abort") throw new LpError("ABORTED", "cancelled", { retryable: true });
+  return {
+    code: exit.code,
+    signal: exit.signal,
+    stderr: exit.stderr,
+    stderrTruncated: exit.stderrTruncated,
+    elapsedMs: exit.elapsedMs,
+    stdout: Buffer.concat(chunks).toString("utf8"),
+  };
 }
 
 /**
@@ -114,8 +263,12 @@ export function runProcess(binary: string, args: readonly string[], options: Run
  */
 export function runFfmpeg(
   argv: readonly string[],
-  options: { signal?: AbortSignal; timeoutMs: number; ffmpegPath?: string },
+  options: { signal?: AbortSignal; timeoutMs: number; ffmpegPath?: string; children?: ChildProcesses | null },
 ): Promise<RunResult> {
   const binary = options.ffmpegPath ?? defaultFfmpegPath();
-  return runProcess(binary, argv, { signal: options.signal, timeoutMs: options.timeoutMs });
+  return runProcess(binary, argv, {
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+    children: options.children,
+  });
 }

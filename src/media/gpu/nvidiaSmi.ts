@@ -1,5 +1,5 @@
-import { execFile } from "node:child_process";
 import { LpError } from "../../errors/LpError.js";
+import { type ChildProcesses, runForOutput } from "../ffmpeg/runFfmpeg.js";
 
 /** One GPU as nvidia-smi reports it. */
 export interface GpuInfo {
@@ -49,26 +49,21 @@ export function parseNvidiaSmi(text: string): GpuInfo[] {
 }
 
 /** Run nvidia-smi; "not found" and failures become a clear LpError. */
-export function queryGpus(binary = "nvidia-smi"): Promise<GpuInfo[]> {
-  return new Promise((resolve, reject) =>
-    execFile(binary, NVIDIA_SMI_ARGS, { timeout: 10_000, killSignal: "SIGKILL" }, (err, stdout) => {
-      // nvidia-smi prints driver problems on stdout and exits non-zero.
-      if (err && /NVIDIA-SMI has failed|No devices were found/.test(String(stdout))) {
-        try {
-          resolve(parseNvidiaSmi(String(stdout)));
-        } catch (e) {
-          reject(e);
-        }
-      } else if (err) reject(new LpError("NVIDIA_SMI", `nvidia-smi failed: ${err.message}`));
-      else {
-        try {
-          resolve(parseNvidiaSmi(stdout));
-        } catch (e) {
-          reject(e);
-        }
-      }
-    }),
-  );
+export async function queryGpus(
+  binary = "nvidia-smi",
+  children: ChildProcesses | null = null,
+): Promise<GpuInfo[]> {
+  let r: Awaited<ReturnType<typeof runForOutput>>;
+  try {
+    r = await runForOutput(binary, NVIDIA_SMI_ARGS, { timeoutMs: 10_000, maxStdout: 1 << 20, children });
+  } catch (err) {
+    throw new LpError("NVIDIA_SMI", `nvidia-smi failed: ${(err as Error).message}`);
+  }
+  // nvidia-smi prints driver problems on stdout and exits non-zero.
+  if (r.code !== 0 && !/NVIDIA-SMI has failed|No devices were found/.test(r.stdout)) {
+    throw new LpError("NVIDIA_SMI", `nvidia-smi failed: exit ${r.code ?? r.signal}: ${r.stderr.trim()}`);
+  }
+  return parseNvidiaSmi(r.stdout);
 }
 
 /**

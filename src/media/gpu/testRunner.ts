@@ -1,9 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LpError } from "../../errors/LpError.js";
 import { classifyFfmpegFailure } from "../ffmpeg/errors.js";
-import { runProcess } from "../ffmpeg/runFfmpeg.js";
+import { type ChildProcesses, runProcess } from "../ffmpeg/runFfmpeg.js";
 import { transcodeArgs } from "../ffmpeg/transcodeArgs.js";
 import { PRESETS } from "../profiles.js";
 import type { CapabilityTest, CapabilityTestRunner } from "./startupTest.js";
@@ -15,23 +14,28 @@ export function testClipArgs(input: CapabilityTest["input"], out: string): strin
   const args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"];
   args.push("-i", `testsrc=size=${input.size}x${input.size}:rate=30`, "-t", "1");
   args.push("-c:v", CLIP_ENCODERS[input.codec], "-pix_fmt", input.pixFmt);
+  // libx265 prints its own [info] lines whatever -loglevel says.
+  if (input.codec === "hevc") args.push("-x265-params", "log-level=error");
   args.push("-f", input.codec === "vp8" || input.codec === "vp9" ? "webm" : "mpegts", out);
   return args;
 }
 
 /**
- * The real runner behind testTranscoderCapabilities (go-livepeer core/transcoder.go
- * testTranscode): makes each test clip once with this ffmpeg, then transcodes it on the GPU into
- * N identical 146x146 renditions. A clip this ffmpeg cannot make fails that test. `close()`
- * removes the clips.
+ * The runner behind testTranscoderCapabilities, used by the node's -testTranscoder check and by
+ * the tests alike (go-livepeer core/transcoder.go testTranscode): makes each test clip once with
+ * this ffmpeg, then transcodes it on the GPU into N identical 146x146 renditions. A clip this
+ * ffmpeg cannot make fails that test. `close()` removes the clips.
  */
 export async function createGpuTestRunner(options: {
   ffmpegPath: string;
   npp?: boolean;
-  workDir?: string;
+  /** Parent of the clip folder: the node's temporary folder. */
+  workDir: string;
   timeoutMs?: number;
+  children?: ChildProcesses | null;
 }): Promise<{ run: CapabilityTestRunner; close: () => Promise<void> }> {
-  const dir = await mkdtemp(join(options.workDir ?? tmpdir(), "lp-gputest-"));
+  const dir = await mkdtemp(join(options.workDir, "lp-gputest-"));
+  const children = options.children;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const clips = new Map<string, Promise<string>>();
   let runs = 0;
@@ -41,7 +45,7 @@ export async function createGpuTestRunner(options: {
     if (!p) {
       const ext = input.codec === "vp8" || input.codec === "vp9" ? "webm" : "ts";
       const file = join(dir, `${key}.${ext}`);
-      p = runProcess(options.ffmpegPath, testClipArgs(input, file), { timeoutMs }).then((r) => {
+      p = runProcess(options.ffmpegPath, testClipArgs(input, file), { timeoutMs, children }).then((r) => {
         if (r.code !== 0) {
           throw new LpError(
             "GPU_TEST_CLIP",
@@ -70,7 +74,7 @@ export async function createGpuTestRunner(options: {
     }));
     const args = transcodeArgs({ input, outputs, gpu: device, npp: options.npp ?? false, decoders: null });
     try {
-      const r = await runProcess(options.ffmpegPath, args, { timeoutMs });
+      const r = await runProcess(options.ffmpegPath, args, { timeoutMs, children });
       if (r.code !== 0) throw classifyFfmpegFailure(r.stderr);
     } finally {
       await Promise.all(outputs.map((o) => rm(o.path, { force: true })));

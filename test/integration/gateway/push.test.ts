@@ -1,5 +1,5 @@
-import { mkdtempSync, readFileSync } from "node:fs";
-import { createServer } from "node:http";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,7 +19,15 @@ let base: string;
 const t1 = new EchoTranscoder();
 const t2 = new EchoTranscoder();
 
+/** The streams of all tests here share two orchestrators: room for a session each. */
+const ORCH_ARGS = ["-maxSessions", "50"];
+
+/** Data directories the gateways made, removed in afterAll. */
+const dataDirs: string[] = [];
+
 async function startGateway(orchs: string[], discovery: string[] = ["-orchAddr", orchs.join(",")]) {
+  const datadir = mkdtempSync(join(tmpdir(), "lp-gw-"));
+  dataDirs.push(datadir);
   const r = resolveConfig(
     [
       "--mode",
@@ -32,7 +40,10 @@ async function startGateway(orchs: string[], discovery: string[] = ["-orchAddr",
       "127.0.0.1:0",
       ...discovery,
       "-datadir",
-      mkdtempSync(join(tmpdir(), "lp-gw-")),
+      datadir,
+      // Every test opens its own streams; the default limit (10) would refuse the later ones.
+      "-maxSessions",
+      "50",
     ],
     { env: {}, readFile: () => null },
   );
@@ -64,8 +75,8 @@ const push = (mid: string, seq: number, marker: string, headers: Record<string, 
 
 beforeAll(async () => {
   TS = readFileSync(makeClip({ width: 160, height: 120, seconds: 1 }));
-  o1 = await startOrchestrator(t1);
-  o2 = await startOrchestrator(t2);
+  o1 = await startOrchestrator(t1, ORCH_ARGS);
+  o2 = await startOrchestrator(t2, ORCH_ARGS);
   ({ node: gw, base } = await startGateway([`127.0.0.1:${o1.port}`, `127.0.0.1:${o2.port}`]));
 });
 afterAll(async () => {
@@ -73,6 +84,7 @@ afterAll(async () => {
   await gw.stop();
   await o1.stop();
   await o2.stop();
+  for (const d of dataDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 describe("HTTP push through orchestrators", () => {
@@ -120,8 +132,8 @@ describe("HTTP push through orchestrators", () => {
     expect(st.orchestrator).not.toBe(used);
     expect(st.segmentsRetried).toBeGreaterThanOrEqual(1);
     // Bring it back for the next tests.
-    if (victim === o1) o1 = await startOrchestrator(t1);
-    else o2 = await startOrchestrator(t2);
+    if (victim === o1) o1 = await startOrchestrator(t1, ORCH_ARGS);
+    else o2 = await startOrchestrator(t2, ORCH_ARGS);
   });
 
   it("answers bad pushes with clear errors and keeps working", async () => {
@@ -180,6 +192,123 @@ describe("HTTP push through orchestrators", () => {
       t1.failWith = null;
       t2.failWith = null;
     }
+  });
+});
+
+/** A raw HTTP/1.1 POST whose path is sent as is (fetch would resolve `..` and `%2E%2E`). */
+function rawPost(path: string, body: Buffer, headers: Record<string, string> = {}) {
+  const u = new URL(base);
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, method: "POST", headers }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        text += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("hostile pushes", () => {
+  const jobs = () => t1.jobs.length + t2.jobs.length;
+  const suspended = () => gw.status()["SuspendedOrchestrators"] as string[];
+
+  it("refuses sequence numbers beyond 2^53 or uint64, and negative ones, with 400 and no orchestrator blamed", async () => {
+    const before = jobs();
+    const suspendedBefore = suspended();
+    for (const seq of ["9007199254740993", "18446744073709551616", "-1", "99999999999999999999999"]) {
+      const res = await rawPost(`/live/seqs/${seq}.ts`, seg("x"));
+      expect(res.status, seq).toBe(400);
+      expect(res.text, seq).toMatch(/^Bad sequence number/);
+    }
+    expect(jobs()).toBe(before);
+    expect(suspended()).toEqual(suspendedBefore);
+    expect(gw.status()["Manifests"]).not.toHaveProperty("seqs");
+    // The largest safe sequence number still works.
+    expect((await rawPost("/live/seqs/9007199254740991.ts", seg("x"))).status).toBe(200);
+  });
+
+  it("refuses manifest IDs that are not one plain path segment", async () => {
+    for (const path of [
+      "/live/a/b/1.ts",
+      "/live/a%2Fb/1.ts",
+      "/live/a%2fb/1.ts",
+      "/live/.hidden/1.ts",
+      "/live/../1.ts",
+      "/live/%2E%2E/1.ts",
+      "/live/a%0Ab/1.ts",
+      "/live/a%00b/1.ts",
+      "/live//1.ts",
+      `/live/${"m".repeat(200)}/1.ts`,
+    ]) {
+      const res = await rawPost(path, seg("x"));
+      expect(res.status, path).toBe(400);
+      expect(res.text, path).toMatch(/^Bad URL/);
+    }
+    // A malformed percent-encoding is refused too (by the HTTP layer, before the handler).
+    expect((await rawPost("/live/%E0%A4%A/1.ts", seg("x"))).status).toBe(400);
+    const manifests = Object.keys(gw.status()["Manifests"] as object);
+    expect(manifests.filter((m) => m.includes("/") || m.startsWith(".") || m.includes("\n"))).toEqual([]);
+  });
+
+  it("refuses unsafe profile names and sizes from the configuration header; the playlist is unchanged", async () => {
+    const cfg = (profiles: object[]) => ({
+      "livepeer-transcode-configuration": JSON.stringify({ profiles }),
+    });
+    const good = { name: "ok", width: 320, height: 180, bitrate: 300000, fps: 30 };
+    expect((await push("prof", 0, "x", cfg([good]))).status).toBe(200);
+    const master = await (await fetch(`${base}/stream/prof.m3u8`)).text();
+    for (const [bad, why] of [
+      [{ ...good, name: "a\n#EXT-X-STREAM-INF:BANDWIDTH=1\nevil" }, /profile name/],
+      [{ ...good, name: "../x" }, /profile name/],
+      [{ ...good, name: ".x" }, /profile name/],
+      [{ ...good, width: 16384, height: 16384 }, /16384x16384 is larger than 7680x4320/],
+      [{ ...good, fps: 10000 }, /fps 10000/],
+      [{ ...good, bitrate: 10_000_000_000 }, /bitrate/],
+      [{ ...good, gop: "3600" }, /gop/],
+    ] as const) {
+      for (const mid of ["prof", "newprof"]) {
+        const res = await push(mid, 1, "x", cfg([bad]));
+        expect(res.status, JSON.stringify(bad)).toBe(400);
+        expect(await res.text()).toMatch(why);
+      }
+    }
+    expect(await (await fetch(`${base}/stream/prof.m3u8`)).text()).toBe(master);
+    expect(gw.status()["Manifests"]).not.toHaveProperty("newprof");
+  });
+
+  it("gives the source variant its RESOLUTION from the segment when Content-Resolution is absent", async () => {
+    expect((await push("res", 0, "x")).status).toBe(200);
+    expect(await (await fetch(`${base}/stream/res.m3u8`)).text()).toContain(
+      "BANDWIDTH=4000000,RESOLUTION=160x120\nres/source.m3u8",
+    );
+    // The header still wins when given.
+    expect((await push("res2", 0, "x", { "content-resolution": "320x240" })).status).toBe(200);
+    expect(await (await fetch(`${base}/stream/res2.m3u8`)).text()).toContain(
+      "RESOLUTION=320x240\nres2/source.m3u8",
+    );
+  });
+
+  it("/status lists the orchestrator pool of every concurrent stream", async () => {
+    const pushed = await Promise.all([push("poolA", 0, "a"), push("poolB", 0, "b")]);
+    expect(pushed.map((r) => r.status)).toEqual([200, 200]);
+    const st = gw.status();
+    const streams = st["Streams"] as Record<string, { pool: { Url: string }[] }>;
+    const union = new Set<string>();
+    for (const id of ["poolA", "poolB"]) {
+      const urls = streams[id]!.pool.map((p) => p.Url);
+      expect(urls.length, id).toBeGreaterThan(0);
+      expect(
+        urls.every((u) => [o1.uri, o2.uri].includes(u)),
+        id,
+      ).toBe(true);
+      for (const u of urls) union.add(u);
+    }
+    const infos = (st["OrchestratorPoolInfos"] as { Url: string }[]).map((i) => i.Url);
+    for (const u of union) expect(infos).toContain(u);
   });
 });
 

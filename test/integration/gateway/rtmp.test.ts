@@ -8,12 +8,14 @@ import { RtmpIngest } from "../../../src/gateway/RtmpIngest.js";
 import { encodeAmf0 } from "../../../src/gateway/rtmp/amf0.js";
 import { MSG_AUDIO, MSG_DATA_AMF0, MSG_VIDEO } from "../../../src/gateway/rtmp/chunks.js";
 import { silentLogger } from "../../../src/logger/logger.js";
-import { liveChildren } from "../../../src/media/ffmpeg/runFfmpeg.js";
+import { ChildProcesses } from "../../../src/media/ffmpeg/runFfmpeg.js";
 import { parseTranscodingOptions } from "../../../src/media/profiles.js";
-import { MemoryStore } from "../../../src/orchestrator/MemoryStore.js";
+import { MemoryStore } from "../../../src/storage/MemoryStore.js";
 import { FFMPEG, makeClip, removeClips } from "../../helpers/media.js";
 import { EchoTranscoder, type RunningOrchestrator, startOrchestrator } from "../../helpers/orchestrator.js";
 import { pushRtmp, RawRtmpClient } from "../../helpers/rtmp.js";
+import { tempDir } from "../../helpers/tmp.js";
+import { waitFor } from "../../helpers/waitFor.js";
 
 const RENDITIONS = ["P240p30fps16x9", "P360p30fps16x9"];
 let o1: RunningOrchestrator;
@@ -26,14 +28,11 @@ let rtmpUrl: string;
 let clip6s: string;
 const t1 = new EchoTranscoder();
 const t2 = new EchoTranscoder();
+/** The ingest's child registry and work folder, as a node passes them. */
+const children = new ChildProcesses();
+const workDir = tempDir();
 
-const until = async (check: () => boolean, ms = 20_000) => {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+const until = (check: () => boolean, ms = 20_000) => waitFor(check, { timeoutMs: ms });
 const ended = (mid: string) => () => gateway.streams.get(mid)?.playlists.ended === true;
 
 beforeAll(async () => {
@@ -60,8 +59,8 @@ beforeAll(async () => {
     { logger, gateway, store },
   );
   rtmp = new RtmpIngest(
-    { addr: { host: "127.0.0.1", port: 0 }, ffmpegPath: FFMPEG, segmentTimeoutMs: 3000 },
-    { logger, gateway },
+    { addr: { host: "127.0.0.1", port: 0 }, ffmpegPath: FFMPEG, segmentTimeoutMs: 3000, workDir },
+    { logger, gateway, children },
   );
   await http.start();
   await rtmp.start();
@@ -106,7 +105,7 @@ describe("RTMP ingest", () => {
     await until(
       () => o1.node.status()["OrchestratorSessions"] === 0 && o2.node.status()["OrchestratorSessions"] === 0,
     );
-    expect(liveChildren.size).toBe(0);
+    expect(children.size).toBe(0);
   }, 60_000);
 
   it("serves /stream/current.m3u8 as the latest stream with -currentManifest", async () => {
@@ -166,7 +165,7 @@ describe("RTMP ingest", () => {
     await Promise.all([garbage.closed, notRtmp.closed, staller.closed]);
     await until(ended("staller"));
     await until(ended("garbage"));
-    expect(liveChildren.size).toBe(0);
+    expect(children.size).toBe(0);
   }, 90_000);
 
   it("refuses a second publisher of a live manifest ID and an HTTP push into it", async () => {
@@ -200,8 +199,8 @@ describe("RTMP ingest", () => {
       { logger: silentLogger(), client: new OrchestratorClient(), store: new MemoryStore() },
     );
     const ingest = new RtmpIngest(
-      { addr: { host: "127.0.0.1", port: 0 }, ffmpegPath: FFMPEG },
-      { logger: silentLogger(), gateway: small },
+      { addr: { host: "127.0.0.1", port: 0 }, ffmpegPath: FFMPEG, workDir },
+      { logger: silentLogger(), gateway: small, children },
     );
     await ingest.start();
     try {

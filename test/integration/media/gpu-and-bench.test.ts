@@ -1,18 +1,22 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { readdirSync } from "node:fs";
+import { describe, expect, it } from "vitest";
 import { runBench } from "../../../src/bench/bench.js";
+import { resolveConfig } from "../../../src/config/resolve.js";
 import { silentLogger } from "../../../src/logger/logger.js";
-import { liveChildren } from "../../../src/media/ffmpeg/runFfmpeg.js";
+import { ChildProcesses } from "../../../src/media/ffmpeg/runFfmpeg.js";
 import { CAPABILITY_TESTS, testTranscoderCapabilities } from "../../../src/media/gpu/startupTest.js";
 import { createGpuTestRunner } from "../../../src/media/gpu/testRunner.js";
 import { PRESETS } from "../../../src/media/profiles.js";
 import { LocalTranscoder } from "../../../src/media/transcoder.js";
-import { FFMPEG, makeClip, removeClips } from "../../helpers/media.js";
-
-afterAll(() => removeClips());
+import { buildLocalTranscoder } from "../../../src/transcoder/localTranscoder.js";
+import { FFMPEG, makeClip } from "../../helpers/media.js";
+import { tempDir } from "../../helpers/tmp.js";
 
 describe("GPU startup test on a machine without a usable GPU", () => {
   it("fails the required H.264 test with a clear message and leaves nothing behind", async () => {
-    const runner = await createGpuTestRunner({ ffmpegPath: FFMPEG, timeoutMs: 20_000 });
+    const children = new ChildProcesses();
+    const workDir = tempDir();
+    const runner = await createGpuTestRunner({ ffmpegPath: FFMPEG, timeoutMs: 20_000, workDir, children });
     try {
       await expect(
         testTranscoderCapabilities(["0"], CAPABILITY_TESTS, runner.run, silentLogger()),
@@ -20,7 +24,26 @@ describe("GPU startup test on a machine without a usable GPU", () => {
     } finally {
       await runner.close();
     }
-    expect(liveChildren.size).toBe(0);
+    expect(children.size).toBe(0);
+    expect(readdirSync(workDir)).toEqual([]);
+  });
+
+  it("is the same check the node runs at start with -nvidia and -testTranscoder", async () => {
+    const r = resolveConfig(
+      ["-transcoder", "-orchAddr", "127.0.0.1:8935", "-orchSecret", "s", "-nvidia", "0"],
+      {
+        env: {},
+        readFile: () => null,
+      },
+    );
+    if (r.kind !== "ok") throw new Error(JSON.stringify(r));
+    const children = new ChildProcesses();
+    const tmpDir = tempDir();
+    await expect(
+      buildLocalTranscoder(r.config, { logger: silentLogger(), children, tmpDir }),
+    ).rejects.toThrow(/required capability "H.264" is not supported on hardware \(device 0\)/);
+    expect(children.size).toBe(0);
+    expect(readdirSync(tmpDir)).toEqual([]);
   });
 });
 
@@ -34,7 +57,12 @@ describe("bench", () => {
         return true;
       },
     } as unknown as NodeJS.WritableStream;
-    const transcoder = new LocalTranscoder({ ffmpegPath: FFMPEG }, { logger: silentLogger() });
+    const children = new ChildProcesses();
+    const workDir = tempDir();
+    const transcoder = new LocalTranscoder(
+      { ffmpegPath: FFMPEG, workDir, children },
+      { logger: silentLogger() },
+    );
     const report = await runBench(
       {
         input,
@@ -44,7 +72,7 @@ describe("bench", () => {
         nvidia: null,
         json: true,
       },
-      { transcoder, out, isTTY: false },
+      { transcoder, out, isTTY: false, workDir, children },
     );
     const json = JSON.parse(text) as typeof report;
     expect(json.segments).toBe(4);
@@ -55,6 +83,7 @@ describe("bench", () => {
     expect(json.rows[0]).toMatchObject({ stream: 0, seq: 0 });
     expect(json.rows.every((r) => r.pixels % (256 * 192) === 0 && r.pixels > 0)).toBe(true);
     expect(json.memory.heapStartMiB).toBeGreaterThan(0);
-    expect(liveChildren.size).toBe(0);
+    expect(children.size).toBe(0);
+    expect(readdirSync(workDir)).toEqual([]);
   });
 });

@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { detectCapabilities } from "../../../src/media/capabilities.js";
-import { liveChildren } from "../../../src/media/ffmpeg/runFfmpeg.js";
+import { ChildProcesses } from "../../../src/media/ffmpeg/runFfmpeg.js";
 import { outputSize, scaleExpressions } from "../../../src/media/ffmpeg/transcodeArgs.js";
 import { probe } from "../../../src/media/probe.js";
 import { PRESETS, type VideoProfile } from "../../../src/media/profiles.js";
@@ -18,15 +18,23 @@ import {
   stripTsPid,
   tempFile,
 } from "../../helpers/media.js";
+import { tempDir } from "../../helpers/tmp.js";
 
 const run = promisify(execFile);
 const P = (name: string, over: Partial<VideoProfile> = {}): VideoProfile => ({ ...PRESETS[name]!, ...over });
 
 let tc: LocalTranscoder;
 let clip: Buffer;
+/** The transcoder's child registry and work folder, as a node would pass them. */
+const children = new ChildProcesses();
+let workDir: string;
 
 beforeAll(() => {
-  tc = new LocalTranscoder({ ffmpegPath: FFMPEG, ffprobePath: FFPROBE }, { logger: silentLogger() });
+  workDir = tempDir();
+  tc = new LocalTranscoder(
+    { ffmpegPath: FFMPEG, ffprobePath: FFPROBE, workDir, children },
+    { logger: silentLogger() },
+  );
   clip = readFileSync(makeClip({ width: 320, height: 240, seconds: 2 }));
 });
 afterAll(() => removeClips());
@@ -37,8 +45,8 @@ describe("LocalTranscoder with real ffmpeg", () => {
     const out = await tc.transcode({ data: clip, durationMs: 2000, profiles });
     expect(out.renditions.map((r) => r.profile.name)).toEqual(["P144p30fps16x9", "P240p25fps16x9"]);
     const [a, b] = await Promise.all([
-      probe(out.renditions[0]!.data, { countFrames: true }),
-      probe(out.renditions[1]!.data, { countFrames: true }),
+      probe(out.renditions[0]!.data, { countFrames: true, workDir }),
+      probe(out.renditions[1]!.data, { countFrames: true, workDir }),
     ]);
     // 4:3 source: the larger requested dimension becomes the width, the height is derived.
     expect(a.video).toMatchObject({ codec: "h264", width: 256, height: 192, pixFmt: "yuv420p" });
@@ -77,7 +85,7 @@ describe("LocalTranscoder with real ffmpeg", () => {
     const keys = gop.filter((f) => f.keyFrame).length;
     expect(keys).toBeGreaterThanOrEqual(4);
     expect(keys).toBeLessThanOrEqual(5);
-    const hevc = await probe(out.renditions[2]!.data, { countFrames: true });
+    const hevc = await probe(out.renditions[2]!.data, { countFrames: true, workDir });
     expect(hevc.video).toMatchObject({ codec: "hevc", width: 256, height: 192, frames: 60 });
     expect(out.renditions[2]!.pixels).toBe(60 * 256 * 192);
   });
@@ -149,13 +157,15 @@ describe("LocalTranscoder errors", () => {
     await expect(
       tc.transcode({ data: clip, durationMs: 2000, profiles: Array.from({ length: 11 }, () => one[0]!) }),
     ).rejects.toMatchObject({ message: "Too many outputs" });
-    expect(liveChildren.size).toBe(0);
+    expect(children.size).toBe(0);
+    // Every segment's folder under the work folder is gone, failed runs included.
+    expect(readdirSync(workDir)).toEqual([]);
   });
 
   it("counts exactly what a truncated segment still yields", async () => {
     const truncated = clip.subarray(0, Math.floor(clip.length / 3) + 77);
     const out = await tc.transcode({ data: truncated, durationMs: 2000, profiles: one });
-    const p = await probe(out.renditions[0]!.data, { countFrames: true });
+    const p = await probe(out.renditions[0]!.data, { countFrames: true, workDir });
     expect(p.video!.frames).toBeGreaterThan(0);
     expect(p.video!.frames).toBeLessThan(60);
     expect(out.renditions[0]!.pixels).toBe(p.video!.frames * 256 * 192);
@@ -171,11 +181,15 @@ describe("LocalTranscoder errors", () => {
     });
     setTimeout(() => ac.abort(), 50);
     await expect(p).rejects.toMatchObject({ code: "ABORTED", retryable: true });
-    const slow = new LocalTranscoder({ ffmpegPath: FFMPEG, timeoutMs: 30 }, { logger: silentLogger() });
+    const slow = new LocalTranscoder(
+      { ffmpegPath: FFMPEG, timeoutMs: 30, workDir, children },
+      { logger: silentLogger() },
+    );
     await expect(
       slow.transcode({ data: clip, durationMs: 2000, profiles: [P("P720p30fps16x9")] }),
     ).rejects.toMatchObject({ code: "FFMPEG_TIMEOUT", retryable: true });
-    expect(liveChildren.size).toBe(0);
+    expect(children.size).toBe(0);
+    expect(readdirSync(workDir)).toEqual([]);
   });
 });
 
@@ -187,9 +201,11 @@ describe("ffmpeg and ffprobe helpers", () => {
     expect(caps.vp9.decode).toBe(true);
   });
   it("probes buffers and turns garbage into an LpError", async () => {
-    const p = await probe(clip, { countFrames: true });
+    const p = await probe(clip, { countFrames: true, workDir, children });
     expect(p.video).toMatchObject({ width: 320, height: 240, frames: 60 });
-    await expect(probe(Buffer.from("garbage".repeat(10)))).rejects.toMatchObject({ code: "PROBE_FAILED" });
+    await expect(probe(Buffer.from("garbage".repeat(10)), { workDir })).rejects.toMatchObject({
+      code: "PROBE_FAILED",
+    });
     await expect(probe("/no/such/file.ts")).rejects.toMatchObject({ code: "PROBE_FAILED" });
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { defaultAddr, splitHostPort } from "../../../src/config/addresses.js";
 import { parseDuration } from "../../../src/config/coerce.js";
@@ -96,7 +97,8 @@ describe("validation", () => {
       "-maxSessions must be 'auto' or greater than zero",
     ]);
     expect(
-      ok(["-orchestrator", "-orchSecret", "s", "-serviceAddr", "h:1", "-maxSessions", "auto"]).maxSessions,
+      ok(["-orchestrator", "-orchSecret", "s", "-serviceAddr", "h:1", "-maxSessions", "auto"]).orchestrator
+        ?.maxSessions,
     ).toBe("auto");
     expect(problems(["-gateway", "-maxSessions", "-1"])).toEqual([
       "-maxSessions must be 'auto' or greater than zero",
@@ -109,7 +111,7 @@ describe("validation", () => {
     ]);
     expect(problems(["-orchestrator", "-transcoder", "-serviceAddr", "none"])).toHaveLength(1);
     const c = ok(["-orchestrator", "-transcoder", "-nodes", "a.example:9000,https://b.example:9001"]);
-    expect(c.nodes).toEqual(["https://a.example:9000", "https://b.example:9001"]);
+    expect(c.orchestrator?.nodes).toEqual(["https://a.example:9000", "https://b.example:9001"]);
   });
 
   it("refuses planned flags with 'not supported yet' but accepts their off values", () => {
@@ -121,7 +123,7 @@ describe("validation", () => {
   });
 
   it("rejects unknown flags, typed values and stray arguments", () => {
-    expect(problems(["-gateway", "-nope", "1"])).toEqual(expect.arrayContaining(["unknown flag -nope"]));
+    expect(problems(["-gateway", "-bogus", "1"])).toEqual(expect.arrayContaining(["unknown flag -bogus"]));
     expect(problems(["-gateway", "-testTranscoder=maybe"])[0]).toMatch(/"maybe" is not a boolean/);
     expect(problems(["-gateway", "-selectRandFreq", "x"])[0]).toMatch(/not a number/);
     expect(problems(["-gateway", "stray"])).toEqual(['unexpected argument "stray"']);
@@ -219,13 +221,13 @@ describe("addresses and data directory", () => {
   it("uses go-livepeer's per-mode defaults", () => {
     const g = ok(["-gateway"]);
     expect(g.cliAddr).toEqual({ host: "127.0.0.1", port: 5935 });
-    expect(g.gatewayHttpAddr).toEqual({ host: "127.0.0.1", port: 9935 });
-    expect(g.rtmpAddr).toEqual({ host: "127.0.0.1", port: 1935 });
+    expect(g.gateway?.httpAddr).toEqual({ host: "127.0.0.1", port: 9935 });
+    expect(g.gateway?.rtmpAddr).toEqual({ host: "127.0.0.1", port: 1935 });
     const o = ok(["-orchestrator", "-transcoder", "-serviceAddr", "example.com:9000"]);
     expect(o.cliAddr.port).toBe(7935);
-    expect(o.orchHttpAddr).toEqual({ host: "", port: 9000 });
-    expect(o.serviceUri).toBe("https://example.com:9000");
-    expect(o.rtmpAddr).toBeNull();
+    expect(o.orchestrator?.listenAddr).toEqual({ host: "", port: 9000 });
+    expect(o.orchestrator?.serviceUri).toBe("https://example.com:9000");
+    expect(o.gateway).toBeNull();
     expect(ok(["-transcoder", "-orchSecret", "s", "-orchAddr", "o:1"]).cliAddr.port).toBe(6935);
   });
   it("expands ':port' and bare hosts like defaultAddr", () => {
@@ -244,7 +246,7 @@ describe("addresses and data directory", () => {
   it("reads orchestrator httpAddr with an https scheme and refuses h2c for now", () => {
     expect(
       ok(["-orchestrator", "-transcoder", "-serviceAddr", "h:1", "-httpAddr", "https://127.0.0.1:2"])
-        .orchHttpAddr,
+        .orchestrator?.listenAddr,
     ).toEqual({
       host: "127.0.0.1",
       port: 2,
@@ -278,12 +280,24 @@ describe("durations", () => {
   });
 });
 
-describe("livepeer.config.example.json", () => {
-  it("is a valid configuration", async () => {
-    const { readFileSync } = await import("node:fs");
-    const text = readFileSync(new URL("../../../livepeer.config.example.json", import.meta.url), "utf8");
+describe("example configuration files", () => {
+  const read = (name: string) => readFileSync(new URL(`../../../${name}`, import.meta.url), "utf8");
+  it("livepeer.config.example.json runs on a new machine: loopback only, no root-only paths", () => {
+    const text = read("livepeer.config.example.json");
     const c = ok(["--config", "/ex.json"], io({ "/ex.json": text }));
     expect(c.roles).toEqual(["orchestrator", "transcoder"]);
-    expect(c.serviceUri).toBe("https://orchestrator.example.com:8935");
+    expect(c.orchestrator?.serviceUri).toBe("https://127.0.0.1:8935");
+    expect(c.datadir).toBe("/home/op/.lpData/offchain");
+    for (const l of c.listeners) expect(l.addr.host).toBe("127.0.0.1");
+    expect(text).not.toMatch(/\/etc\/|\/var\/|example\.com/);
+  });
+  it("livepeer.orchestrator.conf.example is a public orchestrator in the plain format", () => {
+    const text = read("livepeer.orchestrator.conf.example");
+    expect(parseConfigFile(text, "f").problems).toEqual([]);
+    const c = ok(["--config", "/o.conf"], io({ "/o.conf": text }));
+    expect(c.roles).toEqual(["orchestrator", "transcoder"]);
+    expect(c.orchestrator?.listenAddr).toEqual({ host: "", port: 8935 });
+    expect(c.cliAddr).toEqual({ host: "127.0.0.1", port: 7935 });
+    expect(text).toMatch(/# EDIT/);
   });
 });

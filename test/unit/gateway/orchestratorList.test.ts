@@ -1,18 +1,22 @@
 import { createServer, type Server } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../../src/config/resolve.js";
 import {
   parseWebhookBody,
   StaticOrchestrators,
   WebhookOrchestrators,
 } from "../../../src/gateway/OrchestratorList.js";
+import { HttpClient } from "../../../src/http/client.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 
 let server: Server | null = null;
+const http = new HttpClient({ insecureTls: false });
 afterEach(() => {
+  server?.closeAllConnections();
   server?.close();
   server = null;
 });
+afterAll(() => http.close());
 
 /** A real HTTP webhook whose answer the test changes. */
 async function webhook(): Promise<{
@@ -55,6 +59,7 @@ describe("orchestrator lists", () => {
     let now = 1_000_000;
     const list = new WebhookOrchestrators(wh.url, () => ["https://127.0.0.1:8935"], {
       logger: silentLogger(),
+      http,
       now: () => now,
     });
     wh.answer.body = JSON.stringify([{ address: "https://a.example:1" }, { address: "https://b.example:2" }]);

@@ -30,6 +30,14 @@ describe("stream auth webhook answers", () => {
       '{"manifestID":"../x"}',
       '{"manifestID":"a","objectStore":"s3://k:s@region/bucket"}',
       '{"manifestID":"a","profiles":[{"name":"bad","width":"wide"}]}',
+      '{"manifestID":".hidden"}',
+      '{"manifestID":"a/b"}',
+      '{"manifestID":"a%2Fb"}',
+      '{"manifestID":"a\\nb"}',
+      `{"manifestID":"${"m".repeat(129)}"}`,
+      '{"manifestID":"a","profiles":[{"name":"x\\n#EXTM3U","width":320,"height":180}]}',
+      '{"manifestID":"a","profiles":[{"name":"../x","width":320,"height":180}]}',
+      '{"manifestID":"a","profiles":[{"name":"big","width":16384,"height":16384}]}',
     ]) {
       expect(() => parseAuthAnswer(body), body).toThrow(StreamAuthDenied);
     }

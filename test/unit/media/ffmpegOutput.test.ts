@@ -4,7 +4,7 @@ import {
   isNonRetryable,
   isNvencSessionCapError,
 } from "../../../src/media/ffmpeg/errors.js";
-import { liveChildren, runFfmpeg, runProcess } from "../../../src/media/ffmpeg/runFfmpeg.js";
+import { ChildProcesses, runFfmpeg, runProcess, spawnProcess } from "../../../src/media/ffmpeg/runFfmpeg.js";
 import { parseFfmpegStats } from "../../../src/media/ffmpeg/stats.js";
 
 const stderr = [
@@ -137,15 +137,41 @@ describe("process runner", () => {
     await expect(runProcess(node, hang, { timeoutMs: 200 })).rejects.toMatchObject({
       code: "FFMPEG_TIMEOUT",
     });
+    const children = new ChildProcesses();
     const ac = new AbortController();
-    const p = runProcess(node, hang, { timeoutMs: 10_000, signal: ac.signal });
+    const p = runProcess(node, hang, { timeoutMs: 10_000, signal: ac.signal, children });
+    expect(children.size).toBe(1);
+    const [pid] = children.pids();
     setTimeout(() => ac.abort(), 100);
     await expect(p).rejects.toMatchObject({ code: "ABORTED", retryable: true });
-    expect(liveChildren.size).toBe(0);
+    expect(children.size).toBe(0);
+    expect(isAlive(pid!)).toBe(false);
     const aborted = AbortSignal.abort();
     await expect(runProcess(node, hang, { timeoutMs: 1000, signal: aborted })).rejects.toMatchObject({
       code: "ABORTED",
     });
+  });
+  it("streams stdin to stdout for a long-running child, and its owner's killAll reaps it", async () => {
+    const children = new ChildProcesses();
+    const echo = spawnProcess(node, ["-e", "process.stdin.pipe(process.stdout)"], {
+      stdin: true,
+      stdout: true,
+      children,
+    });
+    const got = new Promise<string>((resolve) =>
+      echo.stdout!.once("data", (d: Buffer) => resolve(String(d))),
+    );
+    echo.stdin!.write("hello");
+    expect(await got).toBe("hello");
+    echo.stdin!.end();
+    expect((await echo.done).code).toBe(0);
+    // A child that would run forever: the owner's stop kills and reaps it.
+    const hang = spawnProcess(node, ["-e", "setInterval(() => {}, 1000)"], { children });
+    expect(children.pids()).toEqual([hang.pid]);
+    await children.killAll();
+    expect(children.size).toBe(0);
+    expect(isAlive(hang.pid!)).toBe(false);
+    expect((await hang.done).signal).toBe("SIGKILL");
   });
   it("reports a missing binary as an LpError", async () => {
     await expect(
@@ -155,3 +181,13 @@ describe("process runner", () => {
     });
   });
 });
+
+/** Whether a process id is alive (signal 0 only checks). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

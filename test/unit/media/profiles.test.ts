@@ -126,4 +126,19 @@ describe("-transcodingOptions", () => {
     expect(one({ quality: 64 })).toThrow(/invalid quality value 64/);
     expect(() => parseJsonProfiles('[{"bitrate":1}]')).toThrow(/width and height are required/);
   });
+  it("refuses names and sizes outside the node's limits, naming the field", () => {
+    const one = (o: object) => () =>
+      parseJsonProfiles(JSON.stringify([{ name: "ok", width: 640, height: 360, bitrate: 1e6, ...o }]));
+    expect(one({})).not.toThrow();
+    expect(one({ name: "a\nb" })).toThrow(/profile name "a\\nb": only letters, digits/);
+    expect(one({ name: "../x" })).toThrow(/profile name "..\/x"/);
+    expect(one({ width: 16384, height: 16384 })).toThrow(
+      'profile "ok": width x height 16384x16384 is larger than 7680x4320',
+    );
+    expect(one({ fps: 1000 })).toThrow(/fps 1000\/1 is outside 0 to 240/);
+    expect(one({ bitrate: 1e12 })).toThrow(/bitrate/);
+    expect(one({ gop: "120" })).toThrow(/gop 120000 ms/);
+    // A default name is always safe.
+    expect(parseJsonProfiles('[{"width":640,"height":360}]')[0]!.name).toBe("custom_640x360_0");
+  });
 });

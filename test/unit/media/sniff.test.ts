@@ -9,13 +9,21 @@ const clip = (opts: Parameters<typeof makeClip>[0]) =>
 
 describe("segment sniffing (codec info without a child process)", () => {
   it("names the video codec of MPEG-TS and MP4 segments as ffmpeg does", () => {
-    expect(sniffSegment(clip({}))).toEqual({ format: "mpegts", videoCodec: "h264", videoFrames: true });
+    expect(sniffSegment(clip({}))).toEqual({
+      format: "mpegts",
+      videoCodec: "h264",
+      videoFrames: true,
+      width: 160,
+      height: 120,
+    });
     expect(sniffSegment(clip({ videoCodec: "libx265" }))).toMatchObject({ videoCodec: "hevc" });
     expect(sniffSegment(clip({ videoCodec: "mpeg2video" }))).toMatchObject({ videoCodec: "mpeg2video" });
     expect(sniffSegment(clip({ format: "mp4" }))).toEqual({
       format: "mp4",
       videoCodec: "h264",
       videoFrames: true,
+      width: 160,
+      height: 120,
     });
     expect(sniffSegment(clip({ format: "mp4", videoCodec: "libvpx-vp9" }))).toMatchObject({
       videoCodec: "vp9",
@@ -25,7 +33,39 @@ describe("segment sniffing (codec info without a child process)", () => {
   it("reports audio-only segments and video streams without frames", () => {
     expect(sniffSegment(clip({ video: false }))).toMatchObject({ videoCodec: null, videoFrames: false });
     const noFrames = stripTsPid(clip({}), 0x100);
-    expect(sniffSegment(noFrames)).toEqual({ format: "mpegts", videoCodec: "h264", videoFrames: false });
+    expect(sniffSegment(noFrames)).toMatchObject({
+      format: "mpegts",
+      videoCodec: "h264",
+      videoFrames: false,
+    });
+  });
+
+  // Sizes that are not a multiple of the macroblock / coding block size need the SPS cropping
+  // window (854 is coded as 864, 360 as 368, 1080 as 1088 in H.264; HEVC pads to 8).
+  it.each([
+    [1280, 720],
+    [854, 480],
+    [640, 360],
+    [1920, 1080],
+    [426, 240],
+    [162, 98],
+  ])("reads %ix%i from the SPS of H.264 and HEVC in MPEG-TS and MP4", (width, height) => {
+    for (const format of ["mpegts", "mp4"] as const) {
+      for (const videoCodec of ["libx264", "libx265"]) {
+        const info = sniffSegment(clip({ width, height, format, videoCodec, audio: false, seconds: 0.2 }));
+        expect(info, `${format} ${videoCodec}`).toMatchObject({ width, height });
+      }
+    }
+  });
+
+  it("reports no size for codecs without a parsed SPS and for corrupt parameter sets", () => {
+    expect(sniffSegment(clip({ videoCodec: "mpeg2video" }))).toMatchObject({ width: 0, height: 0 });
+    // Every SPS byte after the NAL header flipped: the size is unknown, not garbage.
+    const ts = Buffer.from(clip({}));
+    const sps = ts.indexOf(Buffer.from([0, 0, 1, 0x67]));
+    expect(sps).toBeGreaterThan(0);
+    for (let i = sps + 4; i < sps + 12; i++) ts[i] = 0;
+    expect(sniffSegment(ts)).toMatchObject({ videoCodec: "h264", width: 0, height: 0 });
   });
 
   it("refuses bytes that are not a segment", () => {

@@ -1,22 +1,17 @@
 import { EventEmitter } from "node:events";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type NodeConfig, resolveConfig } from "../../../src/config/resolve.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { LpNode } from "../../../src/node/LpNode.js";
 import type { Service } from "../../../src/node/Service.js";
 import { exitOnSignals } from "../../../src/node/shutdown.js";
+import { tempDir } from "../../helpers/tmp.js";
 
 function config(): NodeConfig {
-  const r = resolveConfig(
-    ["-gateway", "-cliAddr", "127.0.0.1:0", "-datadir", mkdtempSync(join(tmpdir(), "lp-"))],
-    {
-      env: {},
-      readFile: () => null,
-    },
-  );
+  const r = resolveConfig(["-gateway", "-cliAddr", "127.0.0.1:0", "-datadir", tempDir()], {
+    env: {},
+    readFile: () => null,
+  });
   if (r.kind !== "ok") throw new Error("bad config");
   return r.config;
 }

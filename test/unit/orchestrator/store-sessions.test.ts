@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MemoryStore, OBJECTS_PER_DIRECTORY } from "../../../src/orchestrator/MemoryStore.js";
 import { SessionManager } from "../../../src/orchestrator/SessionManager.js";
+import { MemoryStore, OBJECTS_PER_DIRECTORY } from "../../../src/storage/MemoryStore.js";
 
 const obj = (s: string) => ({ data: Buffer.from(s), contentType: "video/mp2t" });
 

@@ -19,6 +19,8 @@ import {
   SegDataSchema,
   TranscodeResultSchema,
   VideoProfile_Format,
+  type VideoProfile_Profile,
+  type VideoProfile_VideoCodec,
   VideoProfileSchema,
 } from "../../../src/protocol/gen/lp_rpc_pb.js";
 import { profilesFromWire, profilesToWire } from "../../../src/protocol/profiles.js";
@@ -197,15 +199,15 @@ describe("wire profiles", () => {
       codec: "h264",
       gopMs: 123,
     });
-    expect(() => profilesFromWire([create(VideoProfileSchema, { format: 7 })])).toThrow(
-      "unrecognized profile output format",
-    );
-    expect(() => profilesFromWire([create(VideoProfileSchema, { profile: 9 })])).toThrow(
-      "unrecognized encoder profile",
-    );
-    expect(() => profilesFromWire([create(VideoProfileSchema, { encoder: 9 })])).toThrow(
-      "unrecognized video codec",
-    );
+    expect(() =>
+      profilesFromWire([create(VideoProfileSchema, { format: 7 as VideoProfile_Format })]),
+    ).toThrow("unrecognized profile output format");
+    expect(() =>
+      profilesFromWire([create(VideoProfileSchema, { profile: 9 as VideoProfile_Profile })]),
+    ).toThrow("unrecognized encoder profile");
+    expect(() =>
+      profilesFromWire([create(VideoProfileSchema, { encoder: 9 as VideoProfile_VideoCodec })]),
+    ).toThrow("unrecognized video codec");
   });
   it("writes empty names as ffmpeg_WxH_bitrate and round-trips", () => {
     const [w] = profilesToWire([

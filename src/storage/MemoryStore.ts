@@ -8,9 +8,9 @@ export interface StoredObject {
 export const OBJECTS_PER_DIRECTORY = 12;
 
 /**
- * The orchestrator's in-memory object store behind `GET /stream/...` (go-tools drivers/local.go):
- * renditions under `<session>/<profile>/<seq>.<ext>` and source segments for remote transcoders.
- * Each directory keeps only its newest 12 objects, so memory stays bounded per session.
+ * An in-memory object store (go-tools drivers/local.go) that the orchestrator (`GET /stream/...`:
+ * renditions under `<session>/<profile>/<seq>.<ext>`, sources for remote transcoders) and the
+ * gateway both use. Each directory keeps only its newest 12 objects, so memory stays bounded.
  */
 export class MemoryStore {
   /** session -> directory path within the session -> name -> object (insertion ordered). */
