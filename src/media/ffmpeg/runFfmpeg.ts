@@ -195,12 +195,21 @@ export async function runProcess(
 ): Promise<RunResult> {
   if (options.signal?.aborted) throw new LpError("ABORTED", "transcode cancelled", { retryable: true });
   const exit = await spawnProcess(binary, args, options).done;
+  return finishedRun(exit, binary, "ffmpeg", options.timeoutMs, "transcode cancelled");
+}
+
+/** A child's exit as a RunResult; spawn failures, timeouts and aborts become LpErrors. */
+function finishedRun(
+  exit: ChildExit,
+  binary: string,
+  what: string,
+  timeoutMs: number,
+  abortText: string,
+): RunResult {
   if (exit.spawnError) throw new LpError("FFMPEG_SPAWN", `cannot run ${binary}: ${exit.spawnError.message}`);
   if (exit.killed === "timeout")
-    throw new LpError("FFMPEG_TIMEOUT", `ffmpeg timed out after ${options.timeoutMs} ms`, {
-      retryable: true,
-    });
-  if (exit.killed === "abort") throw new LpError("ABORTED", "transcode cancelled", { retryable: true });
+    throw new LpError("FFMPEG_TIMEOUT", `${what} timed out after ${timeoutMs} ms`, { retryable: true });
+  if (exit.killed === "abort") throw new LpError("ABORTED", abortText, { retryable: true });
   return {
     code: exit.code,
     signal: exit.signal,
@@ -239,21 +248,10 @@ export async function runForOutput(
     } else chunks.push(d);
   });
   const exit = await child.done;
-  if (exit.spawnError) throw new LpError("FFMPEG_SPAWN", `cannot run ${binary}: ${exit.spawnError.message}`);
-  if (tooBig) throw new LpError("PROCESS_OUTPUT", `${binary} printed more than ${max} bytes`);
-  if (exit.killed === "timeout")
-    throw new LpError("FFMPEG_TIMEOUT", `${binary} timed out after ${options.timeoutMs} ms`, {
-      retryable: true,
-    });
-  if (exit.killed === "abort") throw new LpError("ABORTED", "cancelled", { retryable: true });
-  return {
-    code: exit.code,
-    signal: exit.signal,
-    stderr: exit.stderr,
-    stderrTruncated: exit.stderrTruncated,
-    elapsedMs: exit.elapsedMs,
-    stdout: Buffer.concat(chunks).toString("utf8"),
-  };
+  if (tooBig && !exit.spawnError)
+    throw new LpError("PROCESS_OUTPUT", `${binary} printed more than ${max} bytes`);
+  const run = finishedRun(exit, binary, binary, options.timeoutMs, "cancelled");
+  return { ...run, stdout: Buffer.concat(chunks).toString("utf8") };
 }
 
 /**

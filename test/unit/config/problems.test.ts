@@ -1,24 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { suggestFlag } from "../../../src/config/flags.js";
 import { preflight } from "../../../src/config/preflight.js";
-import { type ConfigIO, type NodeConfig, resolveConfig } from "../../../src/config/resolve.js";
 import { parseConfigFile } from "../../../src/config/sources.js";
-
-function io(files: Record<string, string> = {}, env: Record<string, string> = {}): ConfigIO {
-  return { env, readFile: (p) => files[p] ?? null, homeDir: "/home/op" };
-}
-
-function ok(argv: string[], i: ConfigIO = io()): NodeConfig {
-  const r = resolveConfig(argv, i);
-  if (r.kind !== "ok") throw new Error(`expected ok, got ${JSON.stringify(r)}`);
-  return r.config;
-}
-
-function problems(argv: string[], i: ConfigIO = io()): string[] {
-  const r = resolveConfig(argv, i);
-  if (r.kind !== "error") throw new Error(`expected error, got ${r.kind}`);
-  return r.problems;
-}
+import { io, ok, problems } from "../../helpers/config.js";
 
 /** The README's first command. */
 const README = ["--mode", "gateway,orchestrator,transcoder", "-serviceAddr", "127.0.0.1:8935"];

@@ -2,29 +2,9 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { defaultAddr, splitHostPort } from "../../../src/config/addresses.js";
 import { parseDuration } from "../../../src/config/coerce.js";
-import {
-  type ConfigIO,
-  describeSettings,
-  type NodeConfig,
-  resolveConfig,
-} from "../../../src/config/resolve.js";
+import { describeSettings, resolveConfig } from "../../../src/config/resolve.js";
 import { parseConfigFile } from "../../../src/config/sources.js";
-
-function io(files: Record<string, string> = {}, env: Record<string, string> = {}): ConfigIO {
-  return { env, readFile: (p) => files[p] ?? null, homeDir: "/home/op" };
-}
-
-function ok(argv: string[], i: ConfigIO = io()): NodeConfig {
-  const r = resolveConfig(argv, i);
-  if (r.kind !== "ok") throw new Error(`expected ok, got ${JSON.stringify(r)}`);
-  return r.config;
-}
-
-function problems(argv: string[], i: ConfigIO = io()): string[] {
-  const r = resolveConfig(argv, i);
-  if (r.kind !== "error") throw new Error(`expected error, got ${r.kind}`);
-  return r.problems;
-}
+import { io, ok, problems } from "../../helpers/config.js";
 
 describe("modes", () => {
   it("takes --mode as a comma list, repeated, and go-livepeer's boolean flags", () => {
