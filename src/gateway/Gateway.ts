@@ -127,7 +127,12 @@ export class Gateway {
   stop(): void {
     if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = null;
+    // Ingest has drained by now: whatever is still in flight is cut rather than left hanging.
+    this.stopping.abort(new Error("gateway stopping"));
   }
+
+  /** Aborted at stop: cancels segment submissions still in flight. */
+  private readonly stopping = new AbortController();
 
   /** The manifest ID of the stream started last (for -currentManifest). */
   lastManifestId: string | null = null;
@@ -244,6 +249,7 @@ export class Gateway {
           durationMs: seg.durationMs,
           profiles: s.profiles,
           caps: s.caps,
+          signal: this.stopping.signal,
         });
         s.pool.update(sess.uri, res.info);
         sess.ok += 1;

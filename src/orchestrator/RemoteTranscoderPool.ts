@@ -9,7 +9,7 @@ import {
   capabilityBitstring,
   DEFAULT_CAPABILITIES,
 } from "../protocol/capabilities.js";
-import { MIME_MPEGTS, MIME_TRANSCODING_ERROR } from "../protocol/constants.js";
+import { MIME_MPEGTS, MIME_TRANSCODING_ERROR, TRANSCODER_AUTH } from "../protocol/constants.js";
 import {
   type Capabilities,
   CapabilitiesSchema,
@@ -23,7 +23,6 @@ import { AsyncQueue } from "../utils/AsyncQueue.js";
 import { type Clock, systemClock } from "../utils/clock.js";
 
 /** go-livepeer's protoVerLPT: the Authorization value a transcoder sends with results. */
-export const TRANSCODER_AUTH = "Livepeer-Transcoder-1.0";
 export const TRANSCODING_ERROR_MIME = MIME_TRANSCODING_ERROR;
 
 /** Per-task wait: max(8 s, 4 x segment duration), as go-livepeer. */

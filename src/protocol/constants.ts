@@ -25,6 +25,9 @@ export const MIME_OCTET_STREAM = "application/octet-stream";
 export const MIME_MULTIPART_MIXED = "multipart/mixed";
 export const MIME_TRANSCODING_ERROR = "livepeer/transcoding-error";
 
+/** Authorization value of a remote transcoder's /transcodeResults post (go-livepeer's protoVerLPT). */
+export const TRANSCODER_AUTH = "Livepeer-Transcoder-1.0";
+
 /** MIME type of a rendition in the given container format. */
 export function mimeForFormat(format: "mpegts" | "mp4"): typeof MIME_MP4 | typeof MIME_MPEGTS {
   return format === "mp4" ? MIME_MP4 : MIME_MPEGTS;

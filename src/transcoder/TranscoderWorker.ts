@@ -6,13 +6,13 @@ import { buildMultipart, randomBoundary } from "../http/multipart.js";
 import type { Logger } from "../logger/logger.js";
 import type { Transcoder as MediaTranscoder } from "../media/transcoder.js";
 import type { Service } from "../node/Service.js";
-import { TRANSCODER_AUTH } from "../orchestrator/RemoteTranscoderPool.js";
 import { NODE_CAPABILITIES, nodeCapabilities } from "../protocol/capabilities.js";
 import {
   MAX_SEGMENT_BYTES,
   MIME_MULTIPART_MIXED,
   MIME_TRANSCODING_ERROR,
   mimeForFormat,
+  TRANSCODER_AUTH,
 } from "../protocol/constants.js";
 import { type NotifySegment, Transcoder } from "../protocol/gen/lp_rpc_pb.js";
 import { profilesFromWire } from "../protocol/profiles.js";
