@@ -17,6 +17,10 @@ interface Session {
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private timer: NodeJS.Timeout | null = null;
+  /** Draining for a stop: sessions already open keep working, no new one is opened. */
+  private draining = false;
+  /** Woken whenever a segment finishes, for whenIdle(). */
+  private readonly finished = new Set<() => void>();
 
   constructor(
     private readonly options: { capacity: () => number; idleMs?: number; now?: () => number },
@@ -30,14 +34,14 @@ export class SessionManager {
   /** Whether a segment for `sessionId` may be taken now ("" asks whether a new session fits). */
   hasCapacity(sessionId: string): boolean {
     if (sessionId !== "" && this.sessions.has(sessionId)) return true;
-    return this.sessions.size < this.options.capacity();
+    return !this.draining && this.sessions.size < this.options.capacity();
   }
 
   /** Open (or touch) a session and mark one segment in flight; false when capped. */
   acquire(sessionId: string): boolean {
     let s = this.sessions.get(sessionId);
     if (!s) {
-      if (this.sessions.size >= this.options.capacity()) return false;
+      if (this.draining || this.sessions.size >= this.options.capacity()) return false;
       s = { id: sessionId, lastUsed: this.now(), inFlight: 0, accepted: 0 };
       this.sessions.set(sessionId, s);
     }
@@ -62,6 +66,37 @@ export class SessionManager {
     s.inFlight = Math.max(0, s.inFlight - 1);
     s.lastUsed = this.now();
     if (s.accepted === 0 && s.inFlight === 0) this.sessions.delete(sessionId);
+    for (const wake of this.finished) wake();
+  }
+
+  /**
+   * Stop taking new sessions (a stop is coming): gateways are told OrchestratorCapped and move
+   * on, while the streams already here keep sending until they end.
+   */
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  /** Segments being worked on now, across sessions. */
+  get inFlight(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.inFlight;
+    return n;
+  }
+
+  /** Resolves once no segment is in flight, or when `signal` aborts. */
+  whenIdle(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.inFlight > 0 && !signal.aborted) return;
+        this.finished.delete(check);
+        signal.removeEventListener("abort", check);
+        resolve();
+      };
+      this.finished.add(check);
+      signal.addEventListener("abort", check, { once: true });
+      check();
+    });
   }
 
   /** End a session now (EndTranscodingSession, or idle). */

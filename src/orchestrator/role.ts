@@ -106,6 +106,15 @@ export async function orchestratorRole(
         orch.serviceUri = uri.origin;
       }
     },
+    // A stop drains first: no new sessions (gateways get OrchestratorCapped and go elsewhere),
+    // segments in flight finish, and streams already here (the local gateway's last segments in
+    // combined mode) are still served until every service has drained.
+    async drain(signal) {
+      sessions.startDraining();
+      if (sessions.inFlight > 0)
+        ctx.logger.info({ inFlight: sessions.inFlight }, "draining segments in flight");
+      await sessions.whenIdle(signal);
+    },
     async stop() {
       sessions.stop();
       pool?.close();
