@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseContentType, parseMultipart } from "../../src/http/multipart.js";
 import { probe } from "../../src/media/probe.js";
-import { LpNodeProcess } from "../helpers/lpNode.js";
+import { COMBINED_ON_PORT_0, LpNodeProcess } from "../helpers/lpNode.js";
 import { FFMPEG, makeClip } from "../helpers/media.js";
 import { pushRtmp } from "../helpers/rtmp.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -175,17 +175,7 @@ describe("gateway with two orchestrator processes", () => {
   }, 120_000);
 
   it("-demo: one command publishes a test pattern and serves its ladder; SIGTERM leaves no child", async () => {
-    const node = spawnNode([
-      "--mode",
-      "gateway,orchestrator,transcoder",
-      "-serviceAddr",
-      "127.0.0.1:0",
-      "-httpAddr",
-      "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-demo",
-    ]);
+    const node = spawnNode([...COMBINED_ON_PORT_0, "-demo"]);
     const httpPort = await portOf(node, "gateway HTTP server listening");
     await node.waitFor((l) => l["msg"] === "using orchestrator" && l["manifestID"] === "demo", 60_000);
     const master = await (await fetch(`http://127.0.0.1:${httpPort}/stream/demo.m3u8`)).text();

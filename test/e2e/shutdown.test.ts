@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { LpNodeProcess } from "../helpers/lpNode.js";
+import { COMBINED_ON_PORT_0, LpNodeProcess } from "../helpers/lpNode.js";
 import { makeClip } from "../helpers/media.js";
 import { pushRtmp } from "../helpers/rtmp.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -54,19 +54,7 @@ function tempEntries(datadir: string): string[] {
 describe("stopping a node", () => {
   it("SIGTERM in combined mode drains an RTMP stream through the local orchestrator, then exits 0", async () => {
     const datadir = tempDir("lp-e2e-");
-    const node = spawnNode(
-      [
-        "--mode",
-        "gateway,orchestrator,transcoder",
-        "-serviceAddr",
-        "127.0.0.1:0",
-        "-httpAddr",
-        "127.0.0.1:0",
-        "-rtmpAddr",
-        "127.0.0.1:0",
-      ],
-      datadir,
-    );
+    const node = spawnNode([...COMBINED_ON_PORT_0], datadir);
     const rtmpPort = await portOf(node, "RTMP server listening");
     void publish(rtmpPort, "drain", 30);
     // Mid-stream: a segment has been through the orchestrator and more are being cut.

@@ -3,6 +3,30 @@ import { resolve } from "node:path";
 import { tempDir } from "./tmp.js";
 
 /** Path of the built CLI entry point (tests run after `npm run build`). */
+/** A combined gateway+orchestrator+transcoder node with every media listener on port 0. */
+export const COMBINED_ON_PORT_0: readonly string[] = [
+  "--mode",
+  "gateway,orchestrator,transcoder",
+  "-serviceAddr",
+  "127.0.0.1:0",
+  "-httpAddr",
+  "127.0.0.1:0",
+  "-rtmpAddr",
+  "127.0.0.1:0",
+];
+
+/** A gateway with its HTTP, RTMP and CLI listeners on port 0. */
+export const GATEWAY_ON_PORT_0: readonly string[] = [
+  "--mode",
+  "gateway",
+  "-httpAddr",
+  "127.0.0.1:0",
+  "-rtmpAddr",
+  "127.0.0.1:0",
+  "-cliAddr",
+  "127.0.0.1:0",
+];
+
 export const LP_NODE = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
 
 export interface RunResult {

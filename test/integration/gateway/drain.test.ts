@@ -4,6 +4,7 @@ import { resolveConfig } from "../../../src/config/resolve.js";
 import { gatewayRole } from "../../../src/gateway/role.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { LpNode } from "../../../src/node/LpNode.js";
+import { GATEWAY_ON_PORT_0 } from "../../helpers/lpNode.js";
 import { makeClip } from "../../helpers/media.js";
 import { EchoTranscoder, type RunningOrchestrator, startOrchestrator } from "../../helpers/orchestrator.js";
 import { tempDir } from "../../helpers/tmp.js";
@@ -20,23 +21,10 @@ afterAll(async () => {
 });
 
 async function startGateway(): Promise<{ node: LpNode; base: string }> {
-  const r = resolveConfig(
-    [
-      "--mode",
-      "gateway",
-      "-httpAddr",
-      "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-cliAddr",
-      "127.0.0.1:0",
-      "-orchAddr",
-      orch.uri,
-      "-datadir",
-      tempDir("lp-gw-"),
-    ],
-    { env: {}, readFile: () => null },
-  );
+  const r = resolveConfig([...GATEWAY_ON_PORT_0, "-orchAddr", orch.uri, "-datadir", tempDir("lp-gw-")], {
+    env: {},
+    readFile: () => null,
+  });
   if (r.kind !== "ok") throw new Error(JSON.stringify(r));
   const node = new LpNode(r.config, {
     logger: silentLogger(),

@@ -8,6 +8,7 @@ import { gatewayRole } from "../../../src/gateway/role.js";
 import { parseContentType, parseMultipart } from "../../../src/http/multipart.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { LpNode } from "../../../src/node/LpNode.js";
+import { GATEWAY_ON_PORT_0 } from "../../helpers/lpNode.js";
 import { makeClip, removeClips, stripTsPid } from "../../helpers/media.js";
 import { EchoTranscoder, type RunningOrchestrator, startOrchestrator } from "../../helpers/orchestrator.js";
 import { RawRtmpClient } from "../../helpers/rtmp.js";
@@ -30,14 +31,7 @@ async function startGateway(orchs: string[], discovery: string[] = ["-orchAddr",
   dataDirs.push(datadir);
   const r = resolveConfig(
     [
-      "--mode",
-      "gateway",
-      "-httpAddr",
-      "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-cliAddr",
-      "127.0.0.1:0",
+      ...GATEWAY_ON_PORT_0,
       ...discovery,
       "-datadir",
       datadir,
