@@ -16,8 +16,24 @@ import { parseTranscodingOptions } from "../media/profiles.js";
 /** Runs `lp-node <subcommand>`; returns the exit status. */
 export async function runSubcommand(name: string, argv: string[]): Promise<number> {
   if (name === "bench") return bench(argv);
+  if (name === "devnet") return devnet(argv);
   process.stderr.write(`lp-node ${name}: not supported yet\n`);
   return 2;
+}
+
+// Loaded only when asked for, so the node (offchain included) never loads the chain code.
+async function devnet(argv: string[]): Promise<number> {
+  const { devnetCommand } = await import("../eth/devnet.js");
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await devnetCommand(argv, { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }
 
 const BENCH_HELP = `lp-node bench: transcode N concurrent real-time streams on this machine and report speed

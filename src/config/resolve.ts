@@ -159,7 +159,7 @@ export type ResolveResult =
   | { kind: "error"; problems: string[] };
 
 /** Subcommands handled outside the node (each parses its own flags). */
-export const SUBCOMMANDS = ["bench"] as const;
+export const SUBCOMMANDS = ["bench", "devnet"] as const;
 
 /**
  * Parse and merge argv, env and config file (flag > env > file > defaults), then validate

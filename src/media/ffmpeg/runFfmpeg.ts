@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { LpError } from "../../errors/LpError.js";
 import { defaultFfmpegPath } from "./binaries.js";
@@ -85,6 +86,12 @@ export interface SpawnOptions {
   stderrLimit?: number;
   /** Characters of stderr's head kept; default 64 Ki. */
   stderrHeadLimit?: number;
+  /**
+   * Linux: the kernel sends the child this signal when lp-node dies, even by SIGKILL (setpriv
+   * --pdeathsig from util-linux execs the binary). For children that would otherwise run on
+   * alone, such as a devnet's anvil; ignored where setpriv is missing.
+   */
+  parentDeathSignal?: NodeJS.Signals;
 }
 
 export type RunOptions = Omit<SpawnOptions, "stdin" | "stdout"> & { timeoutMs: number };
@@ -98,9 +105,11 @@ export interface RunningChild {
   readonly stdout: Readable | null;
   /** Resolves once the child has been reaped (never rejects). */
   readonly done: Promise<ChildExit>;
-  /** SIGKILL it now (a no-op once it has exited). */
-  kill(): void;
+  /** Send it a signal, SIGKILL by default (a no-op once it has exited). */
+  kill(signal?: NodeJS.Signals): void;
 }
+
+const SETPRIV = "/usr/bin/setpriv";
 
 /**
  * The one way lp-node starts a child process (our stand-in for lpms' in-process ffmpeg calls):
@@ -114,7 +123,11 @@ export function spawnProcess(
   options: SpawnOptions = {},
 ): RunningChild {
   const started = performance.now();
-  const child = spawn(binary, args, {
+  const wrap = options.parentDeathSignal !== undefined && process.platform === "linux" && existsSync(SETPRIV);
+  const [file, argv] = wrap
+    ? [SETPRIV, ["--pdeathsig", options.parentDeathSignal!.replace(/^SIG/, ""), "--", binary, ...args]]
+    : [binary, args];
+  const child = spawn(file, argv, {
     stdio: [options.stdin ? "pipe" : "ignore", options.stdout ? "pipe" : "ignore", "pipe"],
     env: options.env ?? process.env,
   });
@@ -140,10 +153,10 @@ export function spawnProcess(
       dropped = true;
     }
   });
-  const kill = (reason: "timeout" | "abort" | "kill") => {
+  const kill = (reason: "timeout" | "abort" | "kill", signal: NodeJS.Signals = "SIGKILL") => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     killed ??= reason;
-    child.kill("SIGKILL");
+    child.kill(signal);
   };
   const timer = options.timeoutMs !== undefined ? setTimeout(() => kill("timeout"), options.timeoutMs) : null;
   const onAbort = () => kill("abort");
@@ -180,7 +193,13 @@ export function spawnProcess(
     child.on("close", (code, signal) => finish(code, signal));
   });
   options.children?.add(child, done);
-  return { pid: child.pid, stdin: child.stdin, stdout: child.stdout, done, kill: () => kill("kill") };
+  return {
+    pid: child.pid,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    done,
+    kill: (signal) => kill("kill", signal),
+  };
 }
 
 /**

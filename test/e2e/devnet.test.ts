@@ -1,0 +1,349 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { performance } from "node:perf_hooks";
+import {
+  type Address,
+  bytesToHex,
+  createPublicClient,
+  createWalletClient,
+  type Hex,
+  http,
+  type PublicClient,
+  parseEther,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { foundry } from "viem/chains";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  bondingManagerAbi,
+  livepeerTokenAbi,
+  roundsManagerAbi,
+  ticketBrokerAbi,
+} from "../../src/eth/abis.js";
+import { decryptKeystore } from "../../src/eth/keystore.js";
+import { freshHome, LP_NODE } from "../helpers/lpNode.js";
+import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/waitFor.js";
+
+interface DevnetDoc {
+  chainId: number;
+  rpcUrl: string;
+  controller: Address;
+  contracts: Record<string, Address>;
+  roundLength: number;
+  accounts: { address: Address; privateKey: Hex; keystore: string; password: string }[];
+  flags: string[];
+}
+
+/** One `lp-node devnet` process: its document (the JSON line), anvil's pid and output so far. */
+interface Devnet {
+  child: ChildProcess;
+  doc: DevnetDoc;
+  anvilPid: number;
+  readyMs: number;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcess>();
+
+afterAll(async () => {
+  // A failed test must not leave a devnet behind (SIGKILL: anvil follows by its parent-death signal).
+  for (const child of running) child.kill("SIGKILL");
+});
+
+function spawnDevnet(args: string[]) {
+  const started = performance.now();
+  const child = spawn(process.execPath, [LP_NODE, "devnet", ...args], {
+    env: { ...process.env, HOME: freshHome() },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  running.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr!.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  return { child, started, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+async function startDevnet(args: string[]): Promise<Devnet> {
+  const p = spawnDevnet(args);
+  let exitedEarly = false;
+  p.exited.then(() => {
+    exitedEarly = true;
+  });
+  const line = await waitFor(
+    () => {
+      if (exitedEarly) throw new Error(`lp-node devnet exited before it was ready:\n${p.stderr()}`);
+      const nl = p.stdout().indexOf("\n");
+      return nl >= 0 ? p.stdout().slice(0, nl) : null;
+    },
+    { timeoutMs: 60_000 },
+  );
+  const readyMs = performance.now() - p.started;
+  const pid = /anvil listening on \S+ \(pid (\d+)\)/.exec(p.stderr());
+  expect(pid, p.stderr()).not.toBeNull();
+  return {
+    child: p.child,
+    doc: JSON.parse(line!) as DevnetDoc,
+    anvilPid: Number(pid![1]),
+    readyMs,
+    stderr: p.stderr,
+    exited: p.exited,
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function clientFor(doc: DevnetDoc): PublicClient {
+  return createPublicClient({
+    chain: foundry,
+    transport: http(doc.rpcUrl),
+    pollingInterval: 50,
+  }) as PublicClient;
+}
+
+async function send(
+  doc: DevnetDoc,
+  privateKey: Hex,
+  call: Parameters<ReturnType<typeof createWalletClient>["writeContract"]>[0],
+) {
+  const wallet = createWalletClient({
+    chain: foundry,
+    transport: http(doc.rpcUrl),
+    account: privateKeyToAccount(privateKey),
+  });
+  const hash = await wallet.writeContract(call as never);
+  const receipt = await clientFor(doc).waitForTransactionReceipt({ hash, pollingInterval: 50 });
+  expect(receipt.status).toBe("success");
+}
+
+const CONTRACTS = [
+  "Controller",
+  "LivepeerToken",
+  "LivepeerTokenFaucet",
+  "BondingManager",
+  "TicketBroker",
+  "RoundsManager",
+  "Minter",
+  "ServiceRegistry",
+];
+
+describe("lp-node devnet", () => {
+  const dir = tempDir("lp-devnet-");
+  let first: Devnet;
+  const bond = parseEther("500");
+
+  it("starts anvil, deploys, initialises a round, funds accounts and prints devnet.json as one line", async () => {
+    first = await startDevnet(["--port", "0", "--dir", dir, "--json"]);
+    process.stderr.write(
+      `lp-node devnet: ready in ${Math.round(first.readyMs)} ms (from spawn to the JSON line)\n`,
+    );
+    const doc = first.doc;
+    expect(Object.keys(doc)).toEqual([
+      "chainId",
+      "rpcUrl",
+      "controller",
+      "contracts",
+      "roundLength",
+      "accounts",
+      "flags",
+    ]);
+    expect(doc.chainId).toBe(31337);
+    expect(doc.rpcUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(doc.roundLength).toBe(50);
+    expect(Object.keys(doc.contracts)).toEqual(CONTRACTS);
+    expect(doc.controller).toBe(doc.contracts.Controller);
+    expect(doc.flags).toEqual([
+      "-network",
+      "devnet",
+      "-ethUrl",
+      doc.rpcUrl,
+      "-ethController",
+      doc.controller,
+    ]);
+    // The file says the same, and only its owner can read it (it holds keys).
+    const path = join(dir, "devnet.json");
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual(doc);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    // One progress line per step, with elapsed ms, all on stderr.
+    expect(first.stderr()).toMatch(/lp-node devnet: \[\d+ ms\] deploying contracts/);
+
+    const client = clientFor(doc);
+    expect(await client.getChainId()).toBe(31337);
+    for (const name of CONTRACTS) {
+      const code = await client.getCode({ address: doc.contracts[name]! });
+      expect(code && code.length > 2, `${name} has code`).toBe(true);
+    }
+    // Past round 0, with the current round initialised.
+    const rm = { address: doc.contracts.RoundsManager!, abi: roundsManagerAbi } as const;
+    expect(await client.readContract({ ...rm, functionName: "currentRound" })).toBeGreaterThanOrEqual(1n);
+    expect(await client.readContract({ ...rm, functionName: "currentRoundInitialized" })).toBe(true);
+    expect(await client.readContract({ ...rm, functionName: "roundLength" })).toBe(50n);
+
+    expect(doc.accounts).toHaveLength(4);
+    expect(new Set(doc.accounts.map((a) => a.address)).size).toBe(4);
+    for (const acc of doc.accounts) {
+      expect(privateKeyToAccount(acc.privateKey).address).toBe(acc.address);
+      expect(await client.getBalance({ address: acc.address })).toBeGreaterThanOrEqual(parseEther("100"));
+      const lpt = await client.readContract({
+        address: doc.contracts.LivepeerToken!,
+        abi: livepeerTokenAbi,
+        functionName: "balanceOf",
+        args: [acc.address],
+      });
+      expect(lpt).toBeGreaterThanOrEqual(parseEther("1000"));
+      expect(isAbsolute(acc.keystore)).toBe(true);
+      expect(statSync(acc.keystore).mode & 0o777).toBe(0o600);
+      expect(acc.password.length).toBeGreaterThan(0);
+    }
+    // A keystore file opens with its password to the listed account.
+    const acc0 = doc.accounts[0]!;
+    const key = await decryptKeystore(JSON.parse(readFileSync(acc0.keystore, "utf8")), acc0.password);
+    expect(privateKeyToAccount(bytesToHex(key)).address).toBe(acc0.address);
+  });
+
+  it("takes a ticket-broker deposit and a bond from a funded account", async () => {
+    const { doc } = first;
+    const acc = doc.accounts[0]!;
+    const client = clientFor(doc);
+    await send(doc, acc.privateKey, {
+      address: doc.contracts.TicketBroker!,
+      abi: ticketBrokerAbi,
+      functionName: "fundDepositAndReserve",
+      args: [parseEther("1"), parseEther("2")],
+      value: parseEther("3"),
+    } as never);
+    const info = (await client.readContract({
+      address: doc.contracts.TicketBroker!,
+      abi: ticketBrokerAbi,
+      functionName: "getSenderInfo",
+      args: [acc.address],
+    })) as unknown as readonly [{ deposit: bigint }, { fundsRemaining: bigint }];
+    expect(info[0].deposit).toBe(parseEther("1"));
+    expect(info[1].fundsRemaining).toBe(parseEther("2"));
+
+    await send(doc, acc.privateKey, {
+      address: doc.contracts.LivepeerToken!,
+      abi: livepeerTokenAbi,
+      functionName: "approve",
+      args: [doc.contracts.BondingManager!, bond],
+    } as never);
+    await send(doc, acc.privateKey, {
+      address: doc.contracts.BondingManager!,
+      abi: bondingManagerAbi,
+      functionName: "bond",
+      args: [bond, acc.address],
+    } as never);
+    expect(await bondedAmount(doc, acc.address)).toBe(bond);
+  });
+
+  it("runs a second devnet on another port and folder without disturbing the first; a taken port is exit 2", async () => {
+    const before = await clientFor(first.doc).getBlockNumber({ cacheTime: 0 });
+    const second = await startDevnet([
+      "--port",
+      "0",
+      "--dir",
+      tempDir("lp-devnet-"),
+      "--json",
+      "--accounts",
+      "2",
+    ]);
+    try {
+      expect(second.doc.rpcUrl).not.toBe(first.doc.rpcUrl);
+      expect(second.doc.accounts).toHaveLength(2);
+      expect(await clientFor(first.doc).getBlockNumber({ cacheTime: 0 })).toBe(before);
+      expect(await bondedAmount(first.doc, first.doc.accounts[0]!.address)).toBe(bond);
+
+      const port = new URL(first.doc.rpcUrl).port;
+      const clash = spawnDevnet(["--port", port, "--dir", tempDir("lp-devnet-"), "--json"]);
+      const { code } = await clash.exited;
+      expect(code).toBe(2);
+      expect(clash.stderr()).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect(clash.stdout()).toBe("");
+      // The same folder as a running devnet is refused too.
+      const same = spawnDevnet(["--port", "0", "--dir", dir, "--json"]);
+      expect((await same.exited).code).toBe(2);
+      expect(same.stderr()).toContain("is in use by another devnet");
+      expect(await bondedAmount(first.doc, first.doc.accounts[0]!.address)).toBe(bond);
+    } finally {
+      second.child.kill("SIGTERM");
+      expect((await second.exited).code).toBe(0);
+    }
+  });
+
+  it("stops anvil on SIGTERM and exits 0", async () => {
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(alive(first.anvilPid)).toBe(false);
+  });
+
+  it("loads the saved chain on restart with the same folder: same contracts, accounts and bond", async () => {
+    const again = await startDevnet(["--port", "0", "--dir", dir, "--json"]);
+    try {
+      process.stderr.write(`lp-node devnet: restarted in ${Math.round(again.readyMs)} ms\n`);
+      expect(again.stderr()).toContain("loaded the saved devnet");
+      expect(again.doc.controller).toBe(first.doc.controller);
+      expect(again.doc.contracts).toEqual(first.doc.contracts);
+      expect(again.doc.accounts).toEqual(first.doc.accounts);
+      expect(again.doc.flags).toEqual([
+        "-network",
+        "devnet",
+        "-ethUrl",
+        again.doc.rpcUrl,
+        "-ethController",
+        first.doc.controller,
+      ]);
+      expect(JSON.parse(readFileSync(join(dir, "devnet.json"), "utf8"))).toEqual(again.doc);
+      expect(await bondedAmount(again.doc, first.doc.accounts[0]!.address)).toBe(bond);
+    } finally {
+      again.child.kill("SIGINT");
+      expect((await again.exited).code).toBe(0);
+    }
+    expect(alive(again.anvilPid)).toBe(false);
+  });
+
+  it("leaves no anvil behind when lp-node itself is killed with SIGKILL", async () => {
+    const devnet = await startDevnet([
+      "--port",
+      "0",
+      "--dir",
+      tempDir("lp-devnet-"),
+      "--json",
+      "--accounts",
+      "1",
+    ]);
+    expect(alive(devnet.anvilPid)).toBe(true);
+    devnet.child.kill("SIGKILL");
+    await devnet.exited;
+    await waitFor(() => !alive(devnet.anvilPid), { timeoutMs: 10_000 });
+  });
+});
+
+async function bondedAmount(doc: DevnetDoc, address: Address): Promise<bigint> {
+  const d = (await clientFor(doc).readContract({
+    address: doc.contracts.BondingManager!,
+    abi: bondingManagerAbi,
+    functionName: "getDelegator",
+    args: [address],
+  })) as readonly unknown[];
+  return d[0] as bigint;
+}
