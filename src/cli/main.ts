@@ -68,7 +68,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     logger.error({ err: errorMessage(err) }, "lp-node failed to start");
     // A listener that cannot bind is a configuration problem: say which flag to change.
-    if (isLpError(err, "LISTEN_FAILED")) {
+    // So is a chain the node cannot use as configured (RPC, chain id, Controller, keystore).
+    if (isLpError(err, "LISTEN_FAILED") || isLpError(err, "CHAIN_START_FAILED")) {
       process.stderr.write(`lp-node: ${errorMessage(err)}\n`);
       return 2;
     }

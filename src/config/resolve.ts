@@ -2,6 +2,8 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { errorMessage } from "../errors/LpError.js";
+import type { ChainSettings } from "../eth/Chain.js";
+import { chainConfigFromOptions } from "../eth/networks.js";
 import { isLoopbackHost } from "../http/net.js";
 import { parseTranscodingOptions, type VideoProfile } from "../media/profiles.js";
 import { defaultAddr, formatHostPort, type HostPort, parseHostPort } from "./addresses.js";
@@ -148,6 +150,8 @@ export interface NodeConfig {
   gateway: GatewayConfig | null;
   orchestrator: OrchestratorConfig | null;
   transcoder: TranscoderConfig | null;
+  /** The chain and account when -network is not offchain; null offchain. */
+  chain: ChainSettings | null;
   warnings: string[];
 }
 
@@ -321,8 +325,30 @@ function buildNodeConfig(
   }
 
   const network = options.str("network");
-  if (network !== "offchain") {
-    problems.push(`-network ${network}: on-chain networks are not supported yet (use -network offchain)`);
+  const chainResult = chainConfigFromOptions({
+    network,
+    ethUrl: options.str("ethUrl"),
+    ethController: options.str("ethController"),
+    maxGasPrice: options.str("maxGasPrice"),
+    minGasPrice: options.isSet("minGasPrice") ? options.str("minGasPrice") : undefined,
+    gasLimit: options.str("gasLimit"),
+    transactionTimeoutMs: options.ms("transactionTimeout"),
+    maxTransactionReplacements: options.num("maxTransactionReplacements"),
+    blockPollingInterval: options.num("blockPollingInterval"),
+  });
+  problems.push(...chainResult.problems);
+  if (chainResult.config) {
+    if (chainResult.config.deprecated) warnings.push(`-network ${network} is deprecated`);
+    for (const role of ordered) {
+      if (role === "gateway" || role === "orchestrator")
+        warnings.push(
+          `-network ${network}: the ${role} connects to the chain, but tickets and payments are not supported yet: it works unpaid, as offchain`,
+        );
+    }
+  } else if (network === "offchain") {
+    for (const flag of ["ethUrl", "ethController", "ethAcctAddr", "ethKeystorePath"] as const) {
+      if (options.str(flag) !== "") warnings.push(`-${flag} has no effect with -network offchain`);
+    }
   }
   if (roles.has("remote-signer") && network === "offchain")
     problems.push("Remote signer mode requires on-chain network");
@@ -550,6 +576,16 @@ function buildNodeConfig(
             secret: orchSecret,
             maxSessions,
             startupAvailabilityCheck: options.bool("startupAvailabilityCheck"),
+          }
+        : null,
+      chain: chainResult.config
+        ? {
+            chain: chainResult.config,
+            account: {
+              ethAcctAddr: options.str("ethAcctAddr"),
+              ethPassword: options.str("ethPassword"),
+              ethKeystorePath: options.str("ethKeystorePath"),
+            },
           }
         : null,
       transcoder: isT

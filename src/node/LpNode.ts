@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import type { NodeConfig, Role } from "../config/resolve.js";
 import { errorMessage } from "../errors/LpError.js";
+import type { Chain } from "../eth/Chain.js";
 import { type CliRoute, CliServer } from "../http/cliServer.js";
 import type { Logger } from "../logger/logger.js";
 import { ChildProcesses } from "../media/ffmpeg/runFfmpeg.js";
@@ -36,6 +37,8 @@ export interface RoleContext {
   children: ChildProcesses;
   /** The node's temporary folder (<datadir>/tmp/<pid>-<random>): every temporary file goes under it. */
   tmpDir: string;
+  /** The chain layer when -network is not offchain (started before any role's service); null offchain. */
+  chain: Chain | null;
 }
 
 /** Roles whose implementation has not landed: they say so and run nothing. */
@@ -101,7 +104,21 @@ export class LpNode {
     const shared: SharedParts = {};
     const services: Service[] = [];
     const routes: CliRoute[] = [];
+    let chain: Chain | null = null;
     try {
+      if (config.chain) {
+        // Loaded only on a chain: an offchain node never loads viem or the contracts.
+        const eth = await import("../eth/Chain.js");
+        const { terminalPrompt } = await import("../eth/account.js");
+        chain = new eth.Chain(config.chain, {
+          logger: this.deps.logger.child({ module: "eth" }),
+          datadir: config.datadir,
+          prompt: terminalPrompt(),
+        });
+        services.push(chain);
+        const c = chain;
+        this.contributors.push((s) => c.status(s));
+      }
       for (const role of config.roles) {
         const factory = this.deps.roles?.[role] ?? plannedRole(role);
         const parts = await factory(config, {
@@ -110,6 +127,7 @@ export class LpNode {
           fatal: (err) => this.fatal(err),
           children: this.children,
           tmpDir,
+          chain,
         });
         services.push(...parts.services);
         if (parts.status) this.contributors.push(parts.status);

@@ -6,7 +6,6 @@ import {
   type Address,
   bytesToHex,
   createPublicClient,
-  createWalletClient,
   type Hex,
   http,
   type PublicClient,
@@ -21,7 +20,11 @@ import {
   roundsManagerAbi,
   ticketBrokerAbi,
 } from "../../src/eth/abis.js";
+import { loadAccount } from "../../src/eth/account.js";
+import { ChainClient } from "../../src/eth/ChainClient.js";
 import { decryptKeystore } from "../../src/eth/keystore.js";
+import { chainConfigFromOptions } from "../../src/eth/networks.js";
+import { TxManager } from "../../src/eth/TxManager.js";
 import { freshHome, LP_NODE } from "../helpers/lpNode.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/waitFor.js";
@@ -121,21 +124,6 @@ function clientFor(doc: DevnetDoc): PublicClient {
   }) as PublicClient;
 }
 
-async function send(
-  doc: DevnetDoc,
-  privateKey: Hex,
-  call: Parameters<ReturnType<typeof createWalletClient>["writeContract"]>[0],
-) {
-  const wallet = createWalletClient({
-    chain: foundry,
-    transport: http(doc.rpcUrl),
-    account: privateKeyToAccount(privateKey),
-  });
-  const hash = await wallet.writeContract(call as never);
-  const receipt = await clientFor(doc).waitForTransactionReceipt({ hash, pollingInterval: 50 });
-  expect(receipt.status).toBe("success");
-}
-
 const CONTRACTS = [
   "Controller",
   "LivepeerToken",
@@ -221,39 +209,62 @@ describe("lp-node devnet", () => {
     expect(privateKeyToAccount(bytesToHex(key)).address).toBe(acc0.address);
   });
 
-  it("takes a ticket-broker deposit and a bond from a funded account", async () => {
+  it("takes a ticket-broker deposit and a bond through the node's own chain code (keystore, client, tx manager)", async () => {
     const { doc } = first;
     const acc = doc.accounts[0]!;
-    const client = clientFor(doc);
-    await send(doc, acc.privateKey, {
-      address: doc.contracts.TicketBroker!,
-      abi: ticketBrokerAbi,
-      functionName: "fundDepositAndReserve",
-      args: [parseEther("1"), parseEther("2")],
-      value: parseEther("3"),
-    } as never);
-    const info = (await client.readContract({
-      address: doc.contracts.TicketBroker!,
-      abi: ticketBrokerAbi,
-      functionName: "getSenderInfo",
-      args: [acc.address],
-    })) as unknown as readonly [{ deposit: bigint }, { fundsRemaining: bigint }];
-    expect(info[0].deposit).toBe(parseEther("1"));
-    expect(info[1].fundsRemaining).toBe(parseEther("2"));
+    const chain = chainConfigFromOptions({
+      network: "devnet",
+      ethUrl: doc.rpcUrl,
+      ethController: doc.controller,
+      blockPollingInterval: 0.05,
+    }).config!;
+    const client = await ChainClient.connect({ config: chain });
+    try {
+      const { signer } = await loadAccount(
+        { dataDir: tempDir(), ethKeystorePath: acc.keystore, ethPassword: acc.password },
+        { prompt: null },
+      );
+      expect(signer.address).toBe(acc.address);
+      const tx = new TxManager(
+        {
+          chainId: client.chainId,
+          maxGasPrice: null,
+          gasLimit: null,
+          txTimeoutMs: 30_000,
+          maxReplacements: 1,
+          pollIntervalMs: 50,
+        },
+        { publicClient: client.publicClient, account: signer.account() },
+      );
+      const a = client.addresses;
+      await tx.writeContract({
+        address: a.TicketBroker,
+        abi: ticketBrokerAbi,
+        functionName: "fundDepositAndReserve",
+        args: [parseEther("1"), parseEther("2")],
+        value: parseEther("3"),
+      });
+      const sender = await client.senderInfo(acc.address);
+      expect(sender.deposit).toBe(parseEther("1"));
+      expect(sender.reserve.fundsRemaining).toBe(parseEther("2"));
 
-    await send(doc, acc.privateKey, {
-      address: doc.contracts.LivepeerToken!,
-      abi: livepeerTokenAbi,
-      functionName: "approve",
-      args: [doc.contracts.BondingManager!, bond],
-    } as never);
-    await send(doc, acc.privateKey, {
-      address: doc.contracts.BondingManager!,
-      abi: bondingManagerAbi,
-      functionName: "bond",
-      args: [bond, acc.address],
-    } as never);
-    expect(await bondedAmount(doc, acc.address)).toBe(bond);
+      await tx.writeContract({
+        address: a.LivepeerToken,
+        abi: livepeerTokenAbi,
+        functionName: "approve",
+        args: [a.BondingManager, bond],
+      });
+      await tx.writeContract({
+        address: a.BondingManager,
+        abi: bondingManagerAbi,
+        functionName: "bond",
+        args: [bond, acc.address],
+      });
+      expect((await client.delegatorInfo(acc.address)).bondedAmount).toBe(bond);
+      expect(await bondedAmount(doc, acc.address)).toBe(bond);
+    } finally {
+      await client.close();
+    }
   });
 
   it("runs a second devnet on another port and folder without disturbing the first; a taken port is exit 2", async () => {

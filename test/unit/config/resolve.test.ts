@@ -95,11 +95,53 @@ describe("validation", () => {
   });
 
   it("refuses planned flags with 'not supported yet' but accepts their off values", () => {
-    expect(problems(["-gateway", "-ethUrl", "http://x"])).toEqual(["-ethUrl: not supported yet"]);
-    expect(problems(["-gateway", "-network", "arbitrum-one-mainnet"])).toEqual([
-      "-network arbitrum-one-mainnet: on-chain networks are not supported yet (use -network offchain)",
+    expect(problems(["-gateway", "-ethOrchAddr", "0x0000000000000000000000000000000000000001"])).toEqual([
+      "-ethOrchAddr: not supported yet",
     ]);
     expect(ok(["-gateway", "-localVerify=false", "-gasLimit", "0"]).roles).toEqual(["gateway"]);
+  });
+
+  it("builds the chain settings for an on-chain network and names every missing or bad flag", () => {
+    expect(ok(["-gateway"]).chain).toBeNull();
+    const c = ok([
+      "-orchestrator",
+      "-transcoder",
+      "-serviceAddr",
+      "127.0.0.1:8935",
+      "-network",
+      "arbitrum-one-mainnet",
+      "-ethUrl",
+      "https://arb1.example/key",
+      "-ethAcctAddr",
+      "0xabc",
+      "-txTimeout",
+      "30s",
+      "-maxTxReplacements",
+      "3",
+    ]);
+    expect(c.chain?.chain).toMatchObject({
+      network: "arbitrum-one-mainnet",
+      expectedChainId: 42161,
+      controller: "0xD8E8328501E9645d16Cf49539efC04f734606ee4",
+      txTimeoutMs: 30_000,
+      maxTxReplacements: 3,
+    });
+    expect(c.chain?.account.ethAcctAddr).toBe("0xabc");
+    expect(c.warnings.join("\n")).toContain("payments are not supported yet");
+    expect(problems(["-gateway", "-network", "devnet"])).toEqual(
+      expect.arrayContaining([
+        "Need to specify an Ethereum node JSON-RPC URL using -ethUrl",
+        expect.stringContaining("-ethController is required for -network devnet"),
+      ]),
+    );
+    expect(
+      problems(["-gateway", "-network", "devnet", "-ethUrl", "ftp://x", "-ethController", "0x12"]),
+    ).toEqual(
+      expect.arrayContaining([
+        "-ethUrl must be an http(s):// or ws(s):// URL",
+        expect.stringContaining("-ethController"),
+      ]),
+    );
   });
 
   it("rejects unknown flags, typed values and stray arguments", () => {
