@@ -244,7 +244,8 @@ export function describeDevnet(doc: DevnetDocument, dir: string): string {
     ...doc.accounts.map((acc) => `  ${acc.address}  keystore ${acc.keystore}`),
     "",
     "Run a node against it with:",
-    `  lp-node ${doc.flags.join(" ")} -ethAcctAddr <address> -ethKeystorePath <keystore> -ethPassword <password>`,
+    `  lp-node --mode orchestrator,transcoder -serviceAddr 127.0.0.1:8935 ${doc.flags.join(" ")} \\`,
+    "    -ethKeystorePath <keystore> -ethPassword <password>   (both from devnet.json)",
     "",
     "Ctrl-C stops the chain; it is saved in the folder and loaded again on the next start.",
   ];
