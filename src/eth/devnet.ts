@@ -18,6 +18,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
 import yargs from "yargs";
 import { errorMessage, isLpError, LpError } from "../errors/LpError.js";
+import { isAlive } from "../utils/process.js";
 import { livepeerTokenAbi } from "./abis.js";
 import { type AnvilProcess, spawnAnvil } from "./anvil.js";
 import { DEVNET_CONTRACT_NAMES, type DevnetContractName } from "./artifacts.js";
@@ -262,22 +263,13 @@ function lockDir(dir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const pid = Number(readFileSync(lock, "utf8").trim());
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
         throw new LpError("DEVNET_DIR_IN_USE", `${dir} is in use by another devnet (pid ${pid})`);
       }
       rmSync(lock, { force: true }); // stale: its devnet died without cleaning up
     }
   }
   throw new LpError("DEVNET_DIR_IN_USE", `cannot lock ${dir}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 type AnvilRequest = (args: { method: string; params: unknown[] }) => Promise<unknown>;

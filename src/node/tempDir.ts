@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { isAlive } from "../utils/process.js";
 
 /** The folder under the data directory that holds the nodes' temporary files. */
 export const TEMP_FOLDER = "tmp";
@@ -9,16 +10,6 @@ export const TEMP_FOLDER = "tmp";
  * a second in-process node (tests) must not sweep the first one's folder.
  */
 const held = new Set<string>();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * Make a node's temporary folder, <datadir>/tmp/<pid>-<random>, after sweeping every entry there
@@ -34,7 +25,7 @@ export function createNodeTempDir(datadir: string): string {
     const path = join(root, name);
     const m = /^(\d+)-/.exec(name);
     const owner = m ? Number(m[1]) : null;
-    if (owner !== null && owner !== process.pid && alive(owner)) continue;
+    if (owner !== null && owner !== process.pid && isAlive(owner)) continue;
     if (held.has(path)) continue;
     rmSync(path, { recursive: true, force: true });
   }

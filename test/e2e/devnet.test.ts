@@ -25,6 +25,7 @@ import { ChainClient } from "../../src/eth/ChainClient.js";
 import { decryptKeystore } from "../../src/eth/keystore.js";
 import { chainConfigFromOptions } from "../../src/eth/networks.js";
 import { TxManager } from "../../src/eth/TxManager.js";
+import { isAlive } from "../../src/utils/process.js";
 import { freshHome, LP_NODE } from "../helpers/lpNode.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/waitFor.js";
@@ -105,15 +106,6 @@ async function startDevnet(args: string[]): Promise<Devnet> {
     stderr: p.stderr,
     exited: p.exited,
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function clientFor(doc: DevnetDoc): PublicClient {
@@ -304,7 +296,7 @@ describe("lp-node devnet", () => {
   it("stops anvil on SIGTERM and exits 0", async () => {
     first.child.kill("SIGTERM");
     expect(await first.exited).toEqual({ code: 0, signal: null });
-    expect(alive(first.anvilPid)).toBe(false);
+    expect(isAlive(first.anvilPid)).toBe(false);
   });
 
   it("loads the saved chain on restart with the same folder: same contracts, accounts and bond", async () => {
@@ -329,7 +321,7 @@ describe("lp-node devnet", () => {
       again.child.kill("SIGINT");
       expect((await again.exited).code).toBe(0);
     }
-    expect(alive(again.anvilPid)).toBe(false);
+    expect(isAlive(again.anvilPid)).toBe(false);
   });
 
   it("leaves no anvil behind when lp-node itself is killed with SIGKILL", async () => {
@@ -342,10 +334,10 @@ describe("lp-node devnet", () => {
       "--accounts",
       "1",
     ]);
-    expect(alive(devnet.anvilPid)).toBe(true);
+    expect(isAlive(devnet.anvilPid)).toBe(true);
     devnet.child.kill("SIGKILL");
     await devnet.exited;
-    await waitFor(() => !alive(devnet.anvilPid), { timeoutMs: 10_000 });
+    await waitFor(() => !isAlive(devnet.anvilPid), { timeoutMs: 10_000 });
   });
 });
 

@@ -164,16 +164,6 @@ export async function childPids(name: string): Promise<number[]> {
   return out;
 }
 
-/** Whether a process id is still alive (not reaped). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A plain TCP connection to 127.0.0.1 that never speaks TLS (errors kept quiet). */
 export function rawTcp(port: number): net.Socket {
   const s = net.connect({ port, host: "127.0.0.1" });

@@ -4,10 +4,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/logger/logger.js";
 import { ChildProcesses } from "../../src/media/ffmpeg/runFfmpeg.js";
 import { LocalTranscoder, type TranscodeJob, type TranscodeResult } from "../../src/media/transcoder.js";
+import { isAlive } from "../../src/utils/process.js";
 import { grpcClients } from "../helpers/grpcClient.js";
 import { h2request } from "../helpers/h2.js";
 import {
-  alive,
   closedWithin,
   H2_PREFACE,
   h2frame,
@@ -383,12 +383,12 @@ describe("a gateway that goes away over HTTP/2", () => {
         const pids = watched.children.pids();
         return pids.length > 0 ? pids : null;
       });
-      expect(alive(pid!)).toBe(true);
+      expect(isAlive(pid!)).toBe(true);
       if (how === "resets its stream") req.close(http2.constants.NGHTTP2_CANCEL);
       else session.destroy();
       await waitFor(() => watched.outcomes.length > before, { what: "the transcode to end" });
       expect(watched.outcomes.at(-1)).toEqual({ aborted: true, error: "transcode cancelled" });
-      await waitFor(() => !alive(pid!), { what: `ffmpeg ${pid} to be gone` });
+      await waitFor(() => !isAlive(pid!), { what: `ffmpeg ${pid} to be gone` });
       expect(watched.children.size).toBe(0);
       session.destroy();
     });

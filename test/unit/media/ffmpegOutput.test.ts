@@ -6,6 +6,7 @@ import {
 } from "../../../src/media/ffmpeg/errors.js";
 import { ChildProcesses, runFfmpeg, runProcess, spawnProcess } from "../../../src/media/ffmpeg/runFfmpeg.js";
 import { parseFfmpegStats } from "../../../src/media/ffmpeg/stats.js";
+import { isAlive } from "../../../src/utils/process.js";
 
 const stderr = [
   "Input #0, mpegts, from 'in.ts':",
@@ -183,11 +184,3 @@ describe("process runner", () => {
 });
 
 /** Whether a process id is alive (signal 0 only checks). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

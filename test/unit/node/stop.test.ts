@@ -8,6 +8,7 @@ import { spawnProcess } from "../../../src/media/ffmpeg/runFfmpeg.js";
 import { LpNode } from "../../../src/node/LpNode.js";
 import type { Service } from "../../../src/node/Service.js";
 import { exitOnSignals } from "../../../src/node/shutdown.js";
+import { isAlive } from "../../../src/utils/process.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 function config(datadir = tempDir()): NodeConfig {
@@ -17,15 +18,6 @@ function config(datadir = tempDir()): NodeConfig {
   });
   if (r.kind !== "ok") throw new Error("bad config");
   return r.config;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("LpNode stop: drain, then stop, then children and temporary files", () => {
@@ -123,7 +115,7 @@ describe("LpNode stop: drain, then stop, then children and temporary files", () 
     expect(readFileSync(join(folder, "segment.ts"), "utf8")).toBe("x");
     expect(node.children.pids()).toEqual([pid]);
     await node.stop();
-    expect(alive(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
     expect(node.children.size).toBe(0);
     expect(existsSync(folder)).toBe(false);
     expect(readdirSync(join(datadir, "tmp"))).toEqual([]);
