@@ -64,5 +64,6 @@ export function createLogger(options: LoggerOptions): Logger {
 
 /** A logger that drops everything, for tests and library use. */
 export function silentLogger(): Logger {
-  return pino({ level: "silent" });
+  // A sink as well as the level: a later level change (POST /setLogLevel) must still print nothing.
+  return pino({ level: "silent" }, { write: () => {} });
 }
