@@ -72,10 +72,28 @@ export class TranscoderWorker implements Service {
     this.loop = this.run(this.abort.signal);
   }
 
+  /**
+   * First phase of a stop: tasks already taken (running or queued) finish and post their results
+   * while the registration stays open, so the orchestrator does not re-dispatch them. At the
+   * deadline stop() cancels what is left, and the orchestrator moves those tasks elsewhere.
+   */
+  async drain(signal: AbortSignal): Promise<void> {
+    const deadline = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    if (this.inFlight.size > 0)
+      this.deps.logger.info({ tasks: this.inFlight.size + this.waiting.length }, "finishing tasks in flight");
+    // Queued tasks start as running ones end, so wait until nothing runs (or the deadline).
+    while (this.inFlight.size > 0 && !signal.aborted) {
+      await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
+    }
+  }
+
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
-    // Tasks already running finish (their results still reach the orchestrator if it is up).
+    // Tasks still running are cancelled by the abort (their ffmpeg killed); wait for them to unwind.
     await Promise.allSettled([...this.inFlight]);
     await this.http.close();
   }

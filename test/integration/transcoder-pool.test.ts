@@ -9,6 +9,7 @@ import {
   type RunningOrchestrator,
   startOrchestrator,
 } from "../helpers/orchestrator.js";
+import { waitFor } from "../helpers/waitFor.js";
 import { decodeResult, P240, P360, segmentHeaders } from "../helpers/wireClient.js";
 
 let orch: RunningOrchestrator;
@@ -30,13 +31,8 @@ function worker(transcoder: EchoTranscoder, opts: { secret?: string; capacity?: 
   return { w, fatal };
 }
 
-async function until(cond: () => boolean, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Poll until `cond` holds (the shared waitFor, at 20 ms steps). */
+const until = (cond: () => boolean, ms = 10_000) => waitFor(cond, { timeoutMs: ms, intervalMs: 20 });
 
 const registered = () => orch.node.status().RegisteredTranscodersNumber;
 
@@ -154,6 +150,23 @@ describe("remote transcoders", () => {
     expect(slow.jobs).toHaveLength(1);
     await until(() => registered() === 1);
   }, 30_000);
+
+  it("a transcoder that stops drains first: the task it holds finishes and its result reaches the gateway", async () => {
+    const slow = new EchoTranscoder();
+    slow.delayMs = 1500;
+    const { w } = worker(slow);
+    await w.start();
+    await until(() => registered() === 1);
+    const pending = sendSegment(1);
+    await until(() => slow.active === 1);
+    await w.drain(AbortSignal.timeout(10_000));
+    const res = await pending;
+    expect(res.status).toBe(200);
+    expect(res.result.result).toBe("data");
+    expect(res.result.data.segments).toHaveLength(2);
+    expect(slow.jobs).toHaveLength(1);
+    await w.stop();
+  });
 
   it("a transcoder that reports an error fails the segment with its text", async () => {
     const t = new EchoTranscoder();
