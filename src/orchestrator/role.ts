@@ -14,6 +14,7 @@ import { orchestratorGrpc } from "./grpc.js";
 import { segmentHandler, transcodeResultsHandler, type UploadLimits } from "./http.js";
 import { Orchestrator } from "./Orchestrator.js";
 import { OrchestratorServer } from "./OrchestratorServer.js";
+import { orchestratorOnChain } from "./onChain.js";
 import { RemoteTranscoderPool } from "./RemoteTranscoderPool.js";
 import { SessionManager } from "./SessionManager.js";
 
@@ -125,6 +126,9 @@ export async function orchestratorRole(
   if (oc.startupAvailabilityCheck) {
     services.push(availabilityCheck(() => orch.serviceUri, config, ctx));
   }
+  // On a chain (its service starts before any role's): the registration as the chain sees it.
+  const onChain = ctx.chain ? orchestratorOnChain(ctx.chain, () => orch.serviceUri, ctx.logger) : null;
+  if (onChain) services.push(onChain);
   return {
     orchestrator: orch,
     server,
@@ -134,6 +138,7 @@ export async function orchestratorRole(
       s["OrchestratorSessions"] = sessions.size;
       s["OrchestratorServiceURI"] = orch.serviceUri;
       s["OrchestratorPort"] = server.port;
+      onChain?.status(s);
       if (pool) {
         s.RegisteredTranscoders = pool.list();
         s.RegisteredTranscodersNumber = s.RegisteredTranscoders.length;

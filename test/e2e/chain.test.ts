@@ -11,6 +11,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bondingManagerAbi, livepeerTokenAbi, serviceRegistryAbi } from "../../src/eth/abis.js";
 import { advanceToNextRound, deployDevnet } from "../../src/eth/deploy.js";
 import { encryptKeystore, LIGHT_SCRYPT, writeKeystoreFile } from "../../src/eth/keystore.js";
 import { ANVIL_KEYS, type Anvil, startAnvil } from "../helpers/anvil.js";
@@ -23,6 +24,7 @@ const nodeAddress = privateKeyToAccount(nodeKey).address;
 
 let anvil: Anvil;
 let controller: string;
+let contracts: Record<string, `0x${string}`>;
 let datadir: string;
 
 beforeAll(async () => {
@@ -37,6 +39,7 @@ beforeAll(async () => {
   const deployed = await deployDevnet({ wallet, publicClient });
   await advanceToNextRound({ wallet, publicClient }, deployed.contracts.RoundsManager);
   controller = deployed.controller;
+  contracts = deployed.contracts;
   // The node's account: a keystore in <datadir>/keystore, as an operator would have it.
   datadir = tempDir("lp-chain-");
   mkdirSync(join(datadir, "keystore"));
@@ -87,8 +90,71 @@ describe("a node on a devnet", () => {
     const round = status["Round"] as { current: string; initialized: boolean };
     expect(BigInt(round.current)).toBeGreaterThanOrEqual(1n);
     expect(round.initialized).toBe(true);
+    expect(status["OrchestratorOnChain"]).toMatchObject({ Address: nodeAddress, Status: "Not Registered" });
+    await node.waitFor((l) => String(l["msg"]).includes("not a registered orchestrator"));
     // The password never reaches the logs.
     expect(node.stderr).not.toContain(PASSWORD);
+    node.child.kill("SIGTERM");
+    expect((await node.exited).code).toBe(0);
+  });
+
+  it("reads its registration: stake, terms and a registered service URI that differs from its own", async () => {
+    const transport = http(anvil.url);
+    const publicClient = createPublicClient({
+      chain: foundry,
+      transport,
+      pollingInterval: 50,
+    }) as PublicClient;
+    const send = async (key: `0x${string}`, call: object) => {
+      const wallet = createWalletClient({ chain: foundry, transport, account: privateKeyToAccount(key) });
+      const hash = await wallet.writeContract(call as never);
+      expect((await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })).status).toBe(
+        "success",
+      );
+    };
+    const stake = parseEther("1000");
+    await send(ANVIL_KEYS[0], {
+      address: contracts.LivepeerToken,
+      abi: livepeerTokenAbi,
+      functionName: "transfer",
+      args: [nodeAddress, stake],
+    });
+    await send(nodeKey, {
+      address: contracts.LivepeerToken,
+      abi: livepeerTokenAbi,
+      functionName: "approve",
+      args: [contracts.BondingManager, stake],
+    });
+    await send(nodeKey, {
+      address: contracts.BondingManager,
+      abi: bondingManagerAbi,
+      functionName: "bond",
+      args: [stake, nodeAddress],
+    });
+    await send(nodeKey, {
+      address: contracts.BondingManager,
+      abi: bondingManagerAbi,
+      functionName: "transcoder",
+      args: [50_000n, 250_000n],
+    });
+    await send(nodeKey, {
+      address: contracts.ServiceRegistry,
+      abi: serviceRegistryAbi,
+      functionName: "setServiceURI",
+      args: ["https://orch.example:8935"],
+    });
+    const node = new LpNodeProcess(onDevnet());
+    await node.waitFor((l) => String(l["msg"]).includes("differs from the one this node serves"), 30_000);
+    const cli = await node.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string");
+    const status = (await (await fetch(`http://${cli["addr"]}/status`)).json()) as Record<string, unknown>;
+    expect(status["OrchestratorOnChain"]).toMatchObject({
+      Status: "Registered",
+      TotalStake: stake.toString(),
+      RewardCut: "50000",
+      FeeShare: "250000",
+      ServiceURI: "https://orch.example:8935",
+      ServiceURIMatches: false,
+    });
     node.child.kill("SIGTERM");
     expect((await node.exited).code).toBe(0);
   });
