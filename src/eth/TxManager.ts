@@ -71,6 +71,8 @@ export interface TxRequest {
   /** The ABI to decode custom errors with (protocol ABIs are always tried). */
   abi?: Abi | undefined;
   signal?: AbortSignal | undefined;
+  /** Called with each version's hash as it is broadcast (replacements too), before its receipt: lets a caller persist it. */
+  onSent?: ((hash: Hash, nonce: number) => void) | undefined;
 }
 
 /** A contract call to send, encoded with viem from its ABI. */
@@ -85,6 +87,8 @@ export interface TxContractRequest<
   value?: bigint | undefined;
   gas?: bigint | undefined;
   signal?: AbortSignal | undefined;
+  /** See TxRequest.onSent. */
+  onSent?: ((hash: Hash, nonce: number) => void) | undefined;
 }
 
 /** A mined, successful transaction. */
@@ -155,6 +159,7 @@ export class TxManager {
       abi: request.abi,
       label: String(request.functionName),
       signal: request.signal,
+      onSent: request.onSent,
     });
   }
 
@@ -225,6 +230,7 @@ export class TxManager {
         }
       }
       hashes.push(hash);
+      request.onSent?.(hash, nonce);
       this.options.onEvent?.({ kind, label, hash, nonce, gas, ...fees });
       this.options.log?.info(
         { label, hash, nonce, gas, maxFeePerGas: fees.maxFeePerGas, tip: fees.maxPriorityFeePerGas },
