@@ -1,10 +1,12 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { LpError } from "../errors/LpError.js";
 import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
 import { type ChildProcesses, runProcess } from "../media/ffmpeg/runFfmpeg.js";
 import { testPatternArgs } from "../media/ffmpeg/testPattern.js";
-import type { VideoProfile } from "../media/profiles.js";
+import { transcodeArgs } from "../media/ffmpeg/transcodeArgs.js";
+import { extensionFor, type VideoProfile } from "../media/profiles.js";
 import type { TranscodeJob } from "../media/transcoder.js";
 
 /** One source segment fed to the transcoder. */
@@ -28,6 +30,8 @@ export interface BenchOptions {
   json?: boolean;
   /** Pace each stream at real time (default); false feeds segments back to back (soak runs). */
   realtime?: boolean;
+  /** With prepared input (`out` in deps): also run the single-process comparison (vsSingleProcess). */
+  compare?: boolean;
 }
 
 /** What the bench needs from a transcoder: the media Transcoder, or the orchestrator's. */
@@ -35,6 +39,8 @@ export interface BenchTranscoder {
   transcode(
     job: TranscodeJob & { sessionId: string; signal: AbortSignal },
   ): Promise<{ renditions: { pixels: number }[]; ffmpegMs?: number }>;
+  /** Close what it keeps between segments (warm sessions), so nothing runs beside the comparison. */
+  stop?(): Promise<void>;
 }
 
 /** Segments given, progress by callback, the report returned (the CLI's first wiring). */
@@ -42,6 +48,11 @@ export interface BenchSegmentsDeps {
   transcoder: BenchTranscoder;
   segments: BenchSegment[];
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The comparison run: the same segments and ladder through bare ffmpeg, one process per stream
+   * over the whole input; resolves with its wall time in ms. Absent: no comparison.
+   */
+  singleProcess?: (segments: BenchSegment[], streams: number) => Promise<number>;
 }
 
 /** Input prepared here, progress bar and report written to `out`. */
@@ -65,6 +76,8 @@ export interface SegmentRow {
   /** (transcode wall time - ffmpeg lifetime) / ffmpeg lifetime, in percent. */
   overheadPercent: number;
   pixels: number;
+  /** From the segment's arrival (its due time in a live stream) to its last rendition ready. */
+  latencyMs: number;
   error?: string;
 }
 
@@ -80,6 +93,24 @@ export interface BenchReport {
   /** Our time around ffmpeg as a share of ffmpeg's own run time. */
   overheadPercent: number;
   meanTranscodeMs: number;
+  /** Per-segment latency, arrival to last rendition ready (ms), over the segments that succeeded. */
+  latencyP50Ms: number;
+  latencyP95Ms: number;
+  /**
+   * Time the node spent transcoding: the wall time of the run when segments are fed back to back,
+   * otherwise the busiest stream's summed segment times (real-time pacing waits left out).
+   */
+  nodeWallMs: number;
+  /** Wall time of the comparison run (one bare ffmpeg per stream over the whole input); null when not run. */
+  singleProcessMs: number | null;
+  /** nodeWallMs / singleProcessMs: what cutting the stream into independent segments costs; null when not run. */
+  vsSingleProcess: number | null;
+  /** CPU time of the node run: its ffmpeg children and lp-node itself (Linux; null elsewhere). */
+  nodeCpuMs: number | null;
+  /** CPU time of the comparison run's ffmpeg processes (Linux; null elsewhere or when not run). */
+  singleProcessCpuMs: number | null;
+  /** nodeCpuMs / singleProcessCpuMs: the same comparison in CPU time, steadier on a shared machine. */
+  cpuVsSingleProcess: number | null;
   pixels: number;
   memory: {
     heapStartMiB: number;
@@ -195,6 +226,19 @@ export async function runBench(
     return measure(options, {
       transcoder,
       segments,
+      singleProcess: options.compare
+        ? (segs, streams) =>
+            singleProcessRun(
+              {
+                profiles: options.profiles,
+                ffmpegPath: options.ffmpegPath,
+                workDir: dir,
+                children: deps.children ?? null,
+              },
+              segs,
+              streams,
+            )
+        : undefined,
       onProgress: isTTY && !options.json ? (done, total) => out.write(progressBar(done, total)) : undefined,
     });
   });
@@ -215,13 +259,19 @@ async function measure(options: BenchOptions, deps: BenchSegmentsDeps): Promise<
   const total = deps.segments.length * options.concurrentSessions;
   let done = 0;
   const rows: SegmentRow[] = [];
+  const busy: number[] = [];
+  const cpuStart = cpuMs();
+  const runStart = performance.now();
   const stream = async (s: number) => {
     const t0 = performance.now();
     let due = 0;
+    busy[s] = 0;
     for (let seq = 0; seq < deps.segments.length; seq++) {
       const seg = deps.segments[seq]!;
       const wait = t0 + due - performance.now();
       if (options.realtime !== false && wait > 0) await new Promise((r) => setTimeout(r, wait));
+      // Back to back, a segment arrives when it is fed; live, at its due time even when the node is behind.
+      const arrival = options.realtime !== false ? t0 + due : performance.now();
       due += seg.durationMs;
       const started = performance.now();
       const row: SegmentRow = {
@@ -234,6 +284,7 @@ async function measure(options: BenchOptions, deps: BenchSegmentsDeps): Promise<
         realTimeRatio: 0,
         overheadPercent: 0,
         pixels: 0,
+        latencyMs: 0,
       };
       try {
         const out = await deps.transcoder.transcode({
@@ -255,6 +306,8 @@ async function measure(options: BenchOptions, deps: BenchSegmentsDeps): Promise<
         row.error = (err as Error).message;
       }
       row.realTimeRatio = row.transcodeMs / seg.durationMs;
+      row.latencyMs = performance.now() - arrival;
+      busy[s]! += row.transcodeMs;
       rows.push(row);
       rssMax = Math.max(rssMax, process.memoryUsage().rss);
       done += 1;
@@ -262,6 +315,19 @@ async function measure(options: BenchOptions, deps: BenchSegmentsDeps): Promise<
     }
   };
   await Promise.all(Array.from({ length: options.concurrentSessions }, (_, s) => stream(s)));
+  const wallMs = performance.now() - runStart;
+  const nodeWallMs = options.realtime === false ? wallMs : Math.max(0, ...busy);
+  await deps.transcoder.stop?.();
+  const cpuNode = cpuMs();
+  const singleProcessMs = deps.singleProcess
+    ? await deps.singleProcess(deps.segments, options.concurrentSessions)
+    : null;
+  const cpuSingle = cpuMs();
+  // CPU is what a loaded machine distorts least: compare it too (our own process included for the node).
+  const nodeCpuMs =
+    cpuStart && cpuNode ? cpuNode.children - cpuStart.children + (cpuNode.own - cpuStart.own) : null;
+  const singleCpuMs =
+    singleProcessMs !== null && cpuNode && cpuSingle ? cpuSingle.children - cpuNode.children : null;
   const ok = rows.filter((r) => !r.error);
   const ratios = ok.map((r) => r.realTimeRatio).sort((a, b) => a - b);
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -280,6 +346,27 @@ async function measure(options: BenchOptions, deps: BenchSegmentsDeps): Promise<
       2,
     ),
     meanTranscodeMs: round(ok.length ? sum(ok.map((r) => r.transcodeMs)) / ok.length : 0, 1),
+    latencyP50Ms: round(
+      percentile(
+        ok.map((r) => r.latencyMs),
+        50,
+      ),
+      1,
+    ),
+    latencyP95Ms: round(
+      percentile(
+        ok.map((r) => r.latencyMs),
+        95,
+      ),
+      1,
+    ),
+    nodeWallMs: round(nodeWallMs, 1),
+    singleProcessMs: singleProcessMs === null ? null : round(singleProcessMs, 1),
+    vsSingleProcess: singleProcessMs === null ? null : round(vsSingleProcess(nodeWallMs, singleProcessMs)),
+    nodeCpuMs: nodeCpuMs === null ? null : round(nodeCpuMs, 0),
+    singleProcessCpuMs: singleCpuMs === null ? null : round(singleCpuMs, 0),
+    cpuVsSingleProcess:
+      nodeCpuMs === null || singleCpuMs === null ? null : round(vsSingleProcess(nodeCpuMs, singleCpuMs)),
     pixels: sum(ok.map((r) => r.pixels)),
     memory: {
       heapStartMiB: mib(memStart.heapUsed),
@@ -305,6 +392,10 @@ export function formatReport(r: BenchReport): string {
     "",
     `real-time ratio: mean ${r.realTimeRatio} (p95 ${r.realTimeRatioP95}); a node keeps up when it is at most 0.8`,
     `overhead around ffmpeg: ${r.overheadPercent}% of ffmpeg's own time; mean transcode ${r.meanTranscodeMs} ms`,
+    `segment latency (arrival to last rendition): p50 ${r.latencyP50Ms} ms, p95 ${r.latencyP95Ms} ms`,
+    r.vsSingleProcess === null
+      ? `node time ${r.nodeWallMs} ms (no single-process comparison run)`
+      : `vs single process: ${r.vsSingleProcess}x wall (node ${r.nodeWallMs} ms, one ffmpeg per stream over the whole input ${r.singleProcessMs} ms)${r.cpuVsSingleProcess === null ? "" : `, ${r.cpuVsSingleProcess}x CPU (${r.nodeCpuMs} / ${r.singleProcessCpuMs} ms)`}`,
     `pixels: ${r.pixels}`,
     `memory: heap ${r.memory.heapStartMiB} -> ${r.memory.heapEndMiB} MiB, rss ${r.memory.rssStartMiB} -> ${r.memory.rssEndMiB} MiB (max ${r.memory.rssMaxMiB})`,
   ];
@@ -318,5 +409,85 @@ export async function withWorkDir<T>(parent: string, fn: (dir: string) => Promis
     return await fn(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Nearest-rank percentile (p in 0..100) of unsorted values; 0 for none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+/** Node time over single-process time: 1 means cutting into segments costs nothing; 0 when there is no baseline. */
+export function vsSingleProcess(nodeWallMs: number, singleProcessMs: number): number {
+  return singleProcessMs > 0 ? nodeWallMs / singleProcessMs : 0;
+}
+
+/**
+ * The bench's comparison run: the segments joined back into one MPEG-TS input (byte concatenation
+ * of TS segments is a valid TS stream) and transcoded by one bare ffmpeg per stream with the same
+ * argv builder, hence the same encoder settings. Resolves with the wall time of all of them.
+ */
+export async function singleProcessRun(
+  options: {
+    profiles: VideoProfile[];
+    ffmpegPath?: string;
+    workDir: string;
+    children?: ChildProcesses | null;
+    /** NVIDIA device to run on, as the node would; null for the CPU. */
+    gpu?: string | null;
+  },
+  segments: BenchSegment[],
+  streams: number,
+): Promise<number> {
+  return withWorkDir(options.workDir, async (dir) => {
+    const input = join(dir, "whole.ts");
+    await writeFile(input, Buffer.concat(segments.map((s) => s.data)));
+    const totalMs = segments.reduce((a, s) => a + s.durationMs, 0);
+    const argv = (k: number) =>
+      transcodeArgs({
+        input,
+        outputs: options.profiles.map((profile, i) => ({
+          path: join(dir, `s${k}-out${i}${extensionFor(profile.format)}`),
+          profile,
+        })),
+        gpu: options.gpu ?? null,
+      });
+    const started = performance.now();
+    const runs = await Promise.all(
+      Array.from({ length: streams }, (_, k) =>
+        runProcess(options.ffmpegPath || defaultFfmpegPath(), argv(k), {
+          timeoutMs: Math.max(600_000, 10 * totalMs),
+          children: options.children ?? null,
+        }),
+      ),
+    );
+    const wall = performance.now() - started;
+    const bad = runs.find((r) => r.code !== 0);
+    if (bad)
+      throw new LpError(
+        "BENCH_SINGLE_PROCESS",
+        `the single-process comparison run failed: ${bad.stderr.trim().split("\n").pop() ?? ""}`,
+      );
+    return wall;
+  });
+}
+
+/**
+ * CPU time so far, in ms: this process's own, and its reaped children's (cutime + cstime of
+ * /proc/self/stat, in clock ticks of 10 ms on Linux). Null where /proc is missing.
+ */
+export function cpuMs(): { own: number; children: number } | null {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    // Fields after the command name in parentheses start at field 3 (state); cutime is 16, cstime 17.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(f[13]) + Number(f[14]);
+    const own = process.cpuUsage();
+    return Number.isFinite(ticks) ? { own: (own.user + own.system) / 1000, children: ticks * 10 } : null;
+  } catch {
+    return null;
   }
 }

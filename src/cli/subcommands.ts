@@ -2,7 +2,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import yargs from "yargs";
-import { cycleSegments, formatReport, prepareSegments, runBench, withWorkDir } from "../bench/bench.js";
+import {
+  cycleSegments,
+  formatReport,
+  prepareSegments,
+  runBench,
+  singleProcessRun,
+  withWorkDir,
+} from "../bench/bench.js";
 import { errorMessage } from "../errors/LpError.js";
 import { silentLogger } from "../logger/logger.js";
 import { detectCodecs, transcodingCapabilities } from "../media/capabilities.js";
@@ -15,6 +22,10 @@ import { parseTranscodingOptions } from "../media/profiles.js";
 
 /** Runs `lp-node <subcommand>`; returns the exit status. */
 export async function runSubcommand(name: string, argv: string[]): Promise<number> {
+  if (name === "bench" && argv[0] === "tickets") {
+    const { benchTicketsCommand } = await import("../bench/tickets.js");
+    return benchTicketsCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  }
   if (name === "bench") return bench(argv);
   if (name === "devnet") return devnet(argv);
   process.stderr.write(`lp-node ${name}: not supported yet\n`);
@@ -45,6 +56,8 @@ const BENCH_HELP = `lp-node bench: transcode N concurrent real-time streams on t
   -nvidia <ids|all>              transcode on NVIDIA GPUs
   -ffmpegPath <path>             ffmpeg binary (default: the npm-shipped one)
   -realtime=false                feed segments back to back instead of at real time (soak runs)
+  -warm=true|false               warm per-stream sessions (default: on with -nvidia, off on the CPU)
+  -compare=false                 skip the single-process comparison run (vsSingleProcess)
   --json                         one JSON report on stdout
 `;
 
@@ -74,6 +87,8 @@ async function bench(argv: string[]): Promise<number> {
       ffmpegPath: { type: "string", default: "" },
       json: { type: "boolean", default: false },
       realtime: { type: "boolean", default: true },
+      warm: { type: "boolean" },
+      compare: { type: "boolean", default: true },
       help: { type: "boolean", default: false },
     })
     .strict(false)
@@ -94,6 +109,8 @@ async function bench(argv: string[]): Promise<number> {
     "ffmpegPath",
     "json",
     "realtime",
+    "warm",
+    "compare",
     "help",
   ]);
   const problems = Object.keys(a)
@@ -126,6 +143,7 @@ async function bench(argv: string[]): Promise<number> {
         gpus,
         workDir: scratch,
         children,
+        warm: a.warm,
       },
       { logger: silentLogger() },
     );
@@ -141,6 +159,20 @@ async function bench(argv: string[]): Promise<number> {
         {
           transcoder,
           segments,
+          singleProcess: a.compare
+            ? (segs, streams) =>
+                singleProcessRun(
+                  {
+                    profiles,
+                    ffmpegPath,
+                    workDir: scratch,
+                    children,
+                    gpu: gpus?.snapshot()[0]?.device ?? null,
+                  },
+                  segs,
+                  streams,
+                )
+            : undefined,
           onProgress: tty
             ? (done, total) => {
                 const width = 30;
@@ -154,6 +186,7 @@ async function bench(argv: string[]): Promise<number> {
         },
       );
     });
+    await transcoder.stop();
     process.stdout.write(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return report.failed > 0 ? 1 : 0;
   } catch (err) {

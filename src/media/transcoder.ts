@@ -6,13 +6,14 @@ import type { Logger } from "../logger/logger.js";
 import type { SegData } from "../protocol/gen/lp_rpc_pb.js";
 import { defaultFfmpegPath } from "./ffmpeg/binaries.js";
 import { classifyFfmpegFailure } from "./ffmpeg/errors.js";
-import { type ChildProcesses, runProcess } from "./ffmpeg/runFfmpeg.js";
+import { type ChildProcesses, type RunResult, runProcess } from "./ffmpeg/runFfmpeg.js";
 import { parseFfmpegStats } from "./ffmpeg/stats.js";
 import { transcodeArgs } from "./ffmpeg/transcodeArgs.js";
 import { GpuBalancer } from "./gpu/GpuBalancer.js";
 import { probe } from "./probe.js";
 import { extensionFor, type VideoProfile } from "./profiles.js";
 import { isMp4 } from "./sniff.js";
+import { ladderKey, WARM_IDLE_MS, WarmSession } from "./WarmSession.js";
 
 /** Smallest rendition go-livepeer accepts (core/orchestrator.go: ZeroSegments below it). */
 export const MIN_RENDITION_BYTES = 25;
@@ -65,6 +66,8 @@ export interface LocalTranscodeResult extends TranscodeResult {
   renditions: Rendition[];
   ffmpegMs: number;
   decodedPixels: number;
+  /** The segment went to a warm session's process started before it arrived. */
+  warm?: boolean;
 }
 
 /**
@@ -118,6 +121,16 @@ export interface LocalTranscoderOptions {
   capabilities?: number[];
   /** Most sessions the hardware allows (an NVENC driver cap); null when unlimited. */
   sessionCap?: number | null;
+  /**
+   * Warm sessions (WarmSession.ts): segments with a session id and MPEG-TS data go to an ffmpeg
+   * started ahead of them. Default: on with NVIDIA GPUs, where a new process pays a CUDA context
+   * and codec sessions before its first frame; off on the CPU, where bench measured no gain (a
+   * process starts in about 1 ms; the per-segment cost is ffmpeg's own set-up) and a waiting
+   * spare would only cost memory.
+   */
+  warm?: boolean;
+  /** A warm session without a segment for this long is closed; default WARM_IDLE_MS (70 s). */
+  warmIdleMs?: number;
 }
 
 /**
@@ -129,6 +142,11 @@ export interface LocalTranscoderOptions {
 export class LocalTranscoder implements Transcoder {
   private readonly ffmpegPath: string;
   private readonly gpus: GpuBalancer | null;
+  private readonly warm = new Map<
+    string,
+    { session: WarmSession; idle: NodeJS.Timeout | null; inflight: number }
+  >();
+  private stopped = false;
 
   constructor(
     private readonly options: LocalTranscoderOptions,
@@ -149,9 +167,73 @@ export class LocalTranscoder implements Transcoder {
     return this.options.sessionCap ?? null;
   }
 
-  /** The stream session ended: free its GPU share. */
+  /** The stream session ended: close its warm session and free its GPU share. */
   endSession(sessionId: string): void {
+    void this.closeWarm(sessionId);
     this.gpus?.release(sessionId);
+  }
+
+  /** Warm sessions open now (one per stream). */
+  /** Whether segments go to warm sessions (see LocalTranscoderOptions.warm). */
+  get warmEnabled(): boolean {
+    return this.options.warm ?? this.gpus !== null;
+  }
+
+  get warmSessions(): number {
+    return this.warm.size;
+  }
+
+  /** Close every warm session (spares killed, files removed); later segments run cold. Idempotent. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.warm.keys()].map((sid) => this.closeWarm(sid)));
+  }
+
+  private async closeWarm(sessionId: string): Promise<void> {
+    const w = this.warm.get(sessionId);
+    if (!w) return;
+    this.warm.delete(sessionId);
+    if (w.idle) clearTimeout(w.idle);
+    await w.session.close();
+  }
+
+  /** The stream's warm session for this ladder and GPU, a new one when either changed. */
+  private warmSession(sessionId: string, profiles: VideoProfile[], gpu: string | null): WarmSession {
+    const w = this.warm.get(sessionId);
+    if (w && w.session.key === ladderKey(profiles) && w.session.gpu === gpu) {
+      if (w.idle) clearTimeout(w.idle);
+      w.idle = null;
+      w.inflight += 1;
+      return w.session;
+    }
+    if (w) void this.closeWarm(sessionId);
+    const session = new WarmSession({
+      ffmpegPath: this.ffmpegPath,
+      profiles: [...profiles],
+      gpu,
+      npp: this.options.npp ?? false,
+      workDir: this.options.workDir,
+      children: this.options.children ?? null,
+    });
+    this.warm.set(sessionId, { session, idle: null, inflight: 1 });
+    return session;
+  }
+
+  /** A segment of the stream is done: arm the idle reaper, so a stream that stops leaves no process. */
+  private touchWarm(sessionId: string, session: WarmSession): void {
+    const w = this.warm.get(sessionId);
+    if (!w || w.session !== session) return;
+    w.inflight -= 1;
+    // A stream with a segment still in flight is not idle.
+    if (w.inflight > 0) return;
+    if (w.idle) clearTimeout(w.idle);
+    w.idle = setTimeout(() => {
+      if (this.warm.get(sessionId)?.session !== session) return;
+      void this.closeWarm(sessionId);
+      this.gpus?.release(sessionId);
+    }, this.options.warmIdleMs ?? WARM_IDLE_MS);
+    // The reaper alone never keeps the process alive.
+    w.idle.unref();
   }
 
   async transcode(job: TranscodeJob): Promise<LocalTranscodeResult> {
@@ -163,6 +245,20 @@ export class LocalTranscoder implements Transcoder {
     const sessionKey = job.sessionId ?? `segment-${randomUUID()}`;
     const gpu = this.gpus ? this.gpus.acquire(sessionKey, job.profiles) : null;
     let failed = true;
+    if (this.warmEnabled && !this.stopped && job.sessionId && !isMp4(job.data)) {
+      const session = this.warmSession(job.sessionId, job.profiles, gpu);
+      try {
+        const result = await this.runWarm(job, session, gpu);
+        failed = false;
+        return result;
+      } finally {
+        if (failed) {
+          // Any failure ends the stream's session (core/lb.go); the next segment starts a new one.
+          if (this.warm.get(job.sessionId)?.session === session) await this.closeWarm(job.sessionId);
+          if (gpu !== null) this.gpus!.release(sessionKey);
+        } else this.touchWarm(job.sessionId, session);
+      }
+    }
     const dir = await mkdtemp(join(this.options.workDir, "lp-tc-"));
     try {
       const result = await this.run(job, dir, gpu);
@@ -189,9 +285,47 @@ export class LocalTranscoder implements Transcoder {
       timeoutMs: this.options.timeoutMs ?? ffmpegTimeoutMs(job.durationMs),
       children: this.options.children,
     });
+    return this.collect(run, outputs, gpu, async () => input);
+  }
+
+  /** One segment through the stream's warm session (the spare reads it on stdin). */
+  private async runWarm(
+    job: TranscodeJob,
+    session: WarmSession,
+    gpu: string | null,
+  ): Promise<LocalTranscodeResult> {
+    const timeoutMs = this.options.timeoutMs ?? ffmpegTimeoutMs(job.durationMs);
+    const run = await session.run(job.data, { timeoutMs, signal: job.signal });
+    try {
+      const { exit } = run;
+      if (exit.spawnError)
+        throw new LpError("FFMPEG_SPAWN", `cannot run ${this.ffmpegPath}: ${exit.spawnError.message}`);
+      if (run.killed === "timeout")
+        throw new LpError("FFMPEG_TIMEOUT", `ffmpeg timed out after ${timeoutMs} ms`, { retryable: true });
+      if (run.killed === "abort") throw new LpError("ABORTED", "transcode cancelled", { retryable: true });
+      const result = await this.collect(exit, run.outputs, gpu, async () => {
+        // The segment came in on stdin: write it out only to diagnose a failure.
+        const input = join(run.dir, "in.ts");
+        await writeFile(input, job.data);
+        return input;
+      });
+      // The spare's lifetime includes its wait for the segment; count only the work.
+      return { ...result, ffmpegMs: run.busyMs, warm: run.warm };
+    } finally {
+      await rm(run.dir, { recursive: true, force: true });
+    }
+  }
+
+  /** A finished ffmpeg run's renditions and pixel counts, or the error it stands for. */
+  private async collect(
+    run: RunResult,
+    outputs: { path: string; profile: VideoProfile }[],
+    gpu: string | null,
+    inputFile: () => Promise<string>,
+  ): Promise<LocalTranscodeResult> {
     if (run.code !== 0) {
       let err = classifyFfmpegFailure(run.stderr);
-      if (err.code === "FFMPEG_EXITED") err = await this.diagnose(input, err);
+      if (err.code === "FFMPEG_EXITED") err = await this.diagnose(await inputFile(), err);
       this.deps.logger.debug(
         { code: run.code, signal: run.signal, err: err.message, gpu },
         "ffmpeg failed on a segment",

@@ -101,7 +101,20 @@ export interface TranscodeArgsInput {
   npp?: boolean;
   /** Decoders allowed; default DECODER_WHITELIST, null allows any. */
   decoders?: readonly string[] | null;
+  /**
+   * Demuxer forced for the input (a warm session reads `pipe:0`, which has no file name to guess
+   * from); absent lets ffmpeg probe.
+   */
+  inputFormat?: string;
+  /**
+   * GPU only: create the CUDA device while parsing options (-init_hw_device), before the input is
+   * opened, so a process started ahead of its segment has its CUDA context ready when data arrives.
+   */
+  initDevice?: boolean;
 }
+
+/** Name given to the CUDA device created up front by -init_hw_device. */
+export const WARM_DEVICE_NAME = "lpgpu";
 
 const CPU_ENCODERS = { h264: "libx264", h265: "libx265", vp8: "libvpx", vp9: "libvpx-vp9" } as const;
 const GPU_ENCODERS = { h264: "h264_nvenc", h265: "hevc_nvenc", vp8: null, vp9: null } as const;
@@ -171,7 +184,18 @@ export function transcodeArgs(job: TranscodeArgsInput): string[] {
   const args = ["-hide_banner", "-nostdin", "-v", "verbose", "-y"];
   const decoders = job.decoders === undefined ? DECODER_WHITELIST : job.decoders;
   if (decoders !== null) args.push("-codec_whitelist", decoders.join(","));
-  if (gpu) args.push("-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-hwaccel_device", job.gpu!);
+  if (gpu && job.initDevice) {
+    // The decoder finds the named device by -hwaccel_device instead of creating a second one.
+    args.push(
+      "-init_hw_device",
+      `cuda=${WARM_DEVICE_NAME}:${job.gpu}`,
+      "-filter_hw_device",
+      WARM_DEVICE_NAME,
+    );
+    args.push("-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-hwaccel_device", WARM_DEVICE_NAME);
+  } else if (gpu)
+    args.push("-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-hwaccel_device", job.gpu!);
+  if (job.inputFormat) args.push("-f", job.inputFormat);
   args.push("-i", job.input);
   const n = job.outputs.length;
   const labels = job.outputs.map((_, i) => `s${i}`);

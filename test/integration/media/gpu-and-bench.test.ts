@@ -48,7 +48,7 @@ describe("GPU startup test on a machine without a usable GPU", () => {
 });
 
 describe("bench", () => {
-  it("cuts an input into segments, transcodes them in real time and writes a JSON report", async () => {
+  it("cuts an input into segments, transcodes them in real time, compares with one process and writes a JSON report", async () => {
     const input = makeClip({ width: 320, height: 240, seconds: 4 });
     let text = "";
     const out = {
@@ -71,6 +71,7 @@ describe("bench", () => {
         segs: 2,
         nvidia: null,
         json: true,
+        compare: true,
       },
       { transcoder, out, isTTY: false, workDir, children },
     );
@@ -83,6 +84,12 @@ describe("bench", () => {
     expect(json.rows[0]).toMatchObject({ stream: 0, seq: 0 });
     expect(json.rows.every((r) => r.pixels % (256 * 192) === 0 && r.pixels > 0)).toBe(true);
     expect(json.memory.heapStartMiB).toBeGreaterThan(0);
+    // The comparison run: the same 2 segments through one bare ffmpeg per stream.
+    expect(json.singleProcessMs).toBeGreaterThan(0);
+    // Both times are rounded to 0.1 ms in the report, the ratio from the unrounded ones.
+    expect(json.vsSingleProcess).toBeCloseTo(json.nodeWallMs / json.singleProcessMs!, 2);
+    expect(json.latencyP95Ms).toBeGreaterThanOrEqual(json.latencyP50Ms);
+    expect(json.latencyP50Ms).toBeGreaterThan(0);
     expect(children.size).toBe(0);
     expect(readdirSync(workDir)).toEqual([]);
   });

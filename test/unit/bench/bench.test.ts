@@ -1,5 +1,14 @@
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { type BenchSegment, cycleSegments, formatReport, runBench } from "../../../src/bench/bench.js";
+import {
+  type BenchSegment,
+  cpuMs,
+  cycleSegments,
+  formatReport,
+  percentile,
+  runBench,
+  vsSingleProcess,
+} from "../../../src/bench/bench.js";
 import { PRESETS } from "../../../src/media/profiles.js";
 import { EchoTranscoder } from "../../helpers/orchestrator.js";
 
@@ -51,5 +60,72 @@ describe("bench", () => {
   it("cycles a short input for long runs", () => {
     expect(cycleSegments(segs, 5).map((s) => s.data.toString())).toEqual(["a", "b", "a", "b", "a"]);
     expect(cycleSegments(segs, 1)).toHaveLength(1);
+  });
+  it("takes nearest-rank percentiles and the node / single-process ratio", () => {
+    const xs = Array.from({ length: 20 }, (_, i) => 20 - i); // 20..1, unsorted on purpose
+    expect(percentile(xs, 50)).toBe(10);
+    expect(percentile(xs, 95)).toBe(19);
+    expect(percentile(xs, 100)).toBe(20);
+    expect(percentile(xs, 0)).toBe(1);
+    expect(percentile([7], 95)).toBe(7);
+    expect(percentile([], 50)).toBe(0);
+    expect(percentile([3, 1, 2], 50)).toBe(2);
+    expect(vsSingleProcess(1110, 1000)).toBeCloseTo(1.11, 10);
+    expect(vsSingleProcess(500, 0)).toBe(0);
+  });
+  it("reports vsSingleProcess from the comparison run and latency percentiles, back to back", async () => {
+    const t = new EchoTranscoder();
+    t.delayMs = 5;
+    const calls: [number, number][] = [];
+    const r = await runBench(
+      { input: "", profiles: [PRESETS["P240p30fps16x9"]!], concurrentSessions: 2, segs: 2, realtime: false },
+      {
+        transcoder: t,
+        segments: segs,
+        singleProcess: async (given, streams) => {
+          calls.push([given.length, streams]);
+          return r0;
+        },
+      },
+    );
+    // The comparison gets the same segments and one process per stream.
+    expect(calls).toEqual([[2, 2]]);
+    expect(r.singleProcessMs).toBe(r0);
+    expect(r.nodeWallMs).toBeGreaterThan(0);
+    expect(r.vsSingleProcess).toBeCloseTo(r.nodeWallMs / r0, 2);
+    const lat = r.rows.map((x) => x.latencyMs).sort((a, b) => a - b);
+    expect(r.latencyP50Ms).toBe(Math.round(lat[1]! * 10) / 10);
+    expect(r.latencyP95Ms).toBe(Math.round(lat[3]! * 10) / 10);
+    // Back to back, a segment arrives when it is fed: latency is at least its transcode time.
+    for (const x of r.rows) expect(x.latencyMs).toBeGreaterThanOrEqual(x.transcodeMs);
+    const text = formatReport(r);
+    expect(text).toContain(`vs single process: ${r.vsSingleProcess}x`);
+    expect(text).toContain("segment latency (arrival to last rendition): p50");
+  });
+  it("counts the wait of a segment that arrives while the node is behind in its latency", async () => {
+    const t = new EchoTranscoder();
+    t.delayMs = 40;
+    const slow = [0, 1, 2].map((i) => ({ data: Buffer.from(String(i)), durationMs: 5 }));
+    const r = await runBench(
+      { input: "", profiles: [PRESETS["P240p30fps16x9"]!], concurrentSessions: 1, segs: 3 },
+      { transcoder: t, segments: slow },
+    );
+    // Segment 2 was due at 10 ms but could start only after two 40 ms transcodes.
+    expect(r.rows[2]!.latencyMs).toBeGreaterThan(r.rows[2]!.transcodeMs + 20);
+    expect(r.singleProcessMs).toBeNull();
+    expect(r.vsSingleProcess).toBeNull();
+    expect(formatReport(r)).toContain("no single-process comparison run");
+  });
+});
+const r0 = 1000;
+
+describe("bench CPU accounting", () => {
+  it.runIf(process.platform === "linux")("reads this process's and its reaped children's CPU time", () => {
+    const a = cpuMs()!;
+    // A child that burns some CPU, reaped before spawnSync returns.
+    spawnSync(process.execPath, ["-e", "const t=Date.now();while(Date.now()-t<300){}"]);
+    const b = cpuMs()!;
+    expect(b.children).toBeGreaterThan(a.children);
+    expect(b.own).toBeGreaterThanOrEqual(a.own);
   });
 });

@@ -207,3 +207,34 @@ describe("ffmpeg argv, NVIDIA", () => {
     expect(encoderArgs(vp9, true)[1]).toBe("libvpx-vp9");
   });
 });
+
+describe("ffmpeg argv, warm sessions", () => {
+  const outs = [{ path: "/o/0.ts", profile: P("P240p30fps16x9") }];
+  it("creates the CUDA device before the input is opened and decodes on it by name", () => {
+    const a = transcodeArgs({
+      input: "pipe:0",
+      inputFormat: "mpegts",
+      outputs: outs,
+      gpu: "2",
+      initDevice: true,
+    });
+    const i = a.indexOf("-i");
+    expect(argAfter(a, "-init_hw_device")).toBe("cuda=lpgpu:2");
+    expect(a.indexOf("-init_hw_device")).toBeLessThan(i);
+    expect(argAfter(a, "-hwaccel_device")).toBe("lpgpu");
+    expect(argAfter(a, "-filter_hw_device")).toBe("lpgpu");
+    expect(a.filter((x) => x === "-hwaccel_device")).toHaveLength(1);
+    // The demuxer is forced: a pipe has no file name to guess it from.
+    expect(a.slice(i - 2, i + 2)).toEqual(["-f", "mpegts", "-i", "pipe:0"]);
+    expect(a).toContain("h264_nvenc");
+  });
+  it("leaves the CPU argv and the per-segment GPU argv unchanged", () => {
+    const cpu = transcodeArgs({ input: "/i.ts", outputs: outs, gpu: null, initDevice: true });
+    expect(cpu).not.toContain("-init_hw_device");
+    expect(cpu).not.toContain("-hwaccel");
+    const cold = transcodeArgs({ input: "/i.ts", outputs: outs, gpu: "1" });
+    expect(cold).not.toContain("-init_hw_device");
+    expect(argAfter(cold, "-hwaccel_device")).toBe("1");
+    expect(cold[cold.indexOf("-i") - 1]).not.toBe("mpegts");
+  });
+});
