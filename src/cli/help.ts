@@ -29,6 +29,7 @@ export function helpText(): string {
     "Usage:",
     "  lp-node --mode ROLE[,ROLE...] [flags]     run a node",
     "  lp-node bench [flags]                    measure transcoding speed on this machine",
+    "  lp-node bench tickets [flags]            measure ticket verifications per second",
     "  lp-node devnet [flags]                   run a local Livepeer chain (anvil) and write devnet.json",
     "",
     "Roles (--mode, comma-separated or repeated; go-livepeer's -gateway, -orchestrator, ... work too):",
