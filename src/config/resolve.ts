@@ -6,10 +6,20 @@ import type { ChainSettings } from "../eth/Chain.js";
 import { chainConfigFromOptions } from "../eth/networks.js";
 import { isLoopbackHost } from "../http/net.js";
 import { parseTranscodingOptions, type VideoProfile } from "../media/profiles.js";
+import { Rat } from "../payments/rat.js";
 import { defaultAddr, formatHostPort, type HostPort, parseHostPort } from "./addresses.js";
 import { coerce, parseDuration } from "./coerce.js";
 import { FLAGS, type FlagDef, type FlagName, type FlagValue, findFlag } from "./flags.js";
 import { parseArgv, parseConfigFile, parseEnv, type RawSetting, type Source } from "./sources.js";
+
+/** Gateway flags that only act on a chain (payments). */
+const GATEWAY_CHAIN_FLAGS: readonly FlagName[] = [
+  "maxTicketEV",
+  "maxTotalEV",
+  "depositMultiplier",
+  "maxPricePerUnit",
+  "maxPricePerCapability",
+];
 
 /** The five roles of a node. */
 export const ROLES = ["gateway", "orchestrator", "transcoder", "redeemer", "remote-signer"] as const;
@@ -105,6 +115,14 @@ export interface GatewayConfig {
   demo: boolean;
   /** "" means the npm-shipped ffmpeg. */
   ffmpegPath: string;
+  /** On a chain: the sender's limits, as flag text (parsed and checked by the payments layer). */
+  maxTicketEV: string;
+  maxTotalEV: string;
+  depositMultiplier: number;
+  /** -maxPricePerUnit ("0" = any price), -pixelsPerUnit and -maxPricePerCapability as given. */
+  maxPricePerUnit: string;
+  pixelsPerUnit: string;
+  maxPricePerCapability: string;
 }
 
 /** What the orchestrator role reads, typed and validated. */
@@ -119,6 +137,21 @@ export interface OrchestratorConfig {
   secret: string;
   maxSessions: number | "auto";
   startupAvailabilityCheck: boolean;
+  /** What the orchestrator charges and how tickets are made (used only on a chain). */
+  payments: OrchestratorPaymentsConfig;
+}
+
+/** The orchestrator's payment flags, checked (-ticketEV, -maxFaceValue, prices). */
+export interface OrchestratorPaymentsConfig {
+  ticketEV: bigint;
+  /** 0 means no cap. */
+  maxFaceValue: bigint;
+  /** -pricePerUnit as given ("<number>[currency]"); "" when unset (offchain only). */
+  pricePerUnit: string;
+  pixelsPerUnit: string;
+  /** -pricePerGateway JSON ("" for none). */
+  pricePerGateway: string;
+  autoAdjustPrice: boolean;
 }
 
 /** What the transcoder role reads, typed and validated. */
@@ -339,12 +372,6 @@ function buildNodeConfig(
   problems.push(...chainResult.problems);
   if (chainResult.config) {
     if (chainResult.config.deprecated) warnings.push(`-network ${network} is deprecated`);
-    for (const role of ordered) {
-      if (role === "gateway" || role === "orchestrator")
-        warnings.push(
-          `-network ${network}: the ${role} connects to the chain, but tickets and payments are not supported yet: it works unpaid, as offchain`,
-        );
-    }
   } else if (network === "offchain") {
     for (const flag of ["ethUrl", "ethController", "ethAcctAddr", "ethKeystorePath"] as const) {
       if (options.str(flag) !== "") warnings.push(`-${flag} has no effect with -network offchain`);
@@ -391,6 +418,8 @@ function buildNodeConfig(
   if (orchWebhook !== "" && !isHttpUrl(orchWebhook))
     problems.push("Error setting orch webhook URL: URL should be HTTP or HTTPS");
 
+  const orchPayments = isO ? orchestratorPayments(options, network !== "offchain", problems) : null;
+
   const orchSecret = options.str("orchSecret");
   if (isO && !isT && orchSecret === "") {
     problems.push(
@@ -422,6 +451,40 @@ function buildNodeConfig(
     }
     if (nodes.length === 0 || bad.length > 0)
       problems.push(`No valid instance URLs parsed from -nodes: ${bad.join(", ")}`);
+  }
+
+  // The gateway's sender limits and price ceilings act only on a chain (go-livepeer reads them
+  // there): a bad value stops the node with go-livepeer's text; offchain they are said to do nothing.
+  // Checked here without the payments code, which an offchain node never loads.
+  if (isG && network !== "offchain") {
+    for (const name of ["maxTicketEV", "maxTotalEV"] as const) {
+      const v = options.str(name);
+      let r: Rat | null = null;
+      try {
+        r = Rat.parse(v.trim());
+      } catch {
+        r = null;
+      }
+      const why = !r ? "be a valid rational number" : r.sign() < 0 ? "not be negative" : null;
+      if (why)
+        problems.push(
+          `-${name} must ${why}, but ${v} provided. Restart the node with a valid value for -${name}`,
+        );
+    }
+    const dm = options.num("depositMultiplier");
+    if (!Number.isSafeInteger(dm) || dm <= 0)
+      problems.push(
+        `-depositMultiplier must be greater than 0, but ${dm} provided. Restart the node with a valid value for -depositMultiplier`,
+      );
+    const max = options.str("maxPricePerUnit");
+    if (!/^(\d+(\.\d+)?)([A-z][A-z0-9]*)?$/.test(max))
+      problems.push(
+        `The maximum price per unit must be a valid integer with an optional currency, provided ${max} instead`,
+      );
+  } else if (isG) {
+    for (const flag of GATEWAY_CHAIN_FLAGS) {
+      if (options.isSet(flag)) warnings.push(`-${flag} has no effect with -network offchain`);
+    }
   }
 
   // Orchestrator service URI.
@@ -566,6 +629,12 @@ function buildNodeConfig(
             currentManifest: options.bool("currentManifest"),
             demo: options.bool("demo"),
             ffmpegPath,
+            maxTicketEV: options.str("maxTicketEV"),
+            maxTotalEV: options.str("maxTotalEV"),
+            depositMultiplier: options.num("depositMultiplier"),
+            maxPricePerUnit: options.str("maxPricePerUnit"),
+            pixelsPerUnit: options.str("pixelsPerUnit"),
+            maxPricePerCapability: options.str("maxPricePerCapability"),
           }
         : null,
       orchestrator: isO
@@ -576,6 +645,7 @@ function buildNodeConfig(
             secret: orchSecret,
             maxSessions,
             startupAvailabilityCheck: options.bool("startupAvailabilityCheck"),
+            payments: orchPayments!,
           }
         : null,
       chain: chainResult.config
@@ -602,6 +672,45 @@ function buildNodeConfig(
       warnings,
     },
   };
+}
+
+/** A wei amount flag: a non-negative integer (go-livepeer reads these as big.Int). */
+function weiFlag(options: Options, name: "ticketEV" | "maxFaceValue", problems: string[]): bigint {
+  const text = options.str(name).trim();
+  if (!/^\d{1,78}$/.test(text)) {
+    problems.push(`-${name} must be a valid integer >= 0, but ${options.str(name)} provided`);
+    return 0n;
+  }
+  return BigInt(text);
+}
+
+/**
+ * The orchestrator's payment flags, checked at start with go-livepeer's texts. On a chain a price
+ * is required (go-livepeer refuses to start an orchestrator without -pricePerUnit).
+ */
+function orchestratorPayments(
+  options: Options,
+  onChain: boolean,
+  problems: string[],
+): OrchestratorPaymentsConfig {
+  const out: OrchestratorPaymentsConfig = {
+    ticketEV: weiFlag(options, "ticketEV", problems),
+    maxFaceValue: weiFlag(options, "maxFaceValue", problems),
+    pricePerUnit: options.str("pricePerUnit"),
+    pixelsPerUnit: options.str("pixelsPerUnit"),
+    pricePerGateway: options.str("pricePerGateway"),
+    autoAdjustPrice: options.bool("autoAdjustPrice"),
+  };
+  // The same patterns as src/payments/pricing.ts, which the config layer does not load (it pulls
+  // in chain code); -pricePerGateway's JSON is checked when payments start.
+  if (!/^\d{1,30}$/.test(out.pixelsPerUnit.trim()) || /^0+$/.test(out.pixelsPerUnit.trim()))
+    problems.push(`-pixelsPerUnit must be an integer > 0, provided ${out.pixelsPerUnit}`);
+  if (onChain && !options.isSet("pricePerUnit")) problems.push("-pricePerUnit must be set");
+  else if (options.isSet("pricePerUnit") && !/^(\d+(\.\d+)?)([A-z][A-z0-9]*)?$/.test(out.pricePerUnit))
+    problems.push(
+      `-pricePerUnit must be a valid integer with an optional currency, provided ${out.pricePerUnit}`,
+    );
+  return out;
 }
 
 /** RFC 1123 host names (a trailing dot allowed). */

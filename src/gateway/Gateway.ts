@@ -1,14 +1,15 @@
-import { errorMessage, LpError } from "../errors/LpError.js";
+import { errorMessage, isLpError, LpError } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
 import { formatInfo } from "../media/profiles.js";
+import type { GatewayPayments, SegmentPaymentHandle } from "../payments/GatewayPayments.js";
 import { MIME_MP4, MIME_MPEGTS } from "../protocol/constants.js";
-import type { Capabilities } from "../protocol/gen/lp_rpc_pb.js";
+import type { Capabilities, OrchestratorInfo } from "../protocol/gen/lp_rpc_pb.js";
 import type { ProfileSpec } from "../protocol/profiles.js";
 import type { MemoryStore } from "../storage/MemoryStore.js";
 import { type Clock, type ClockTimer, systemClock } from "../utils/clock.js";
 import { jobCapabilities, type OrchestratorClient, SubmitError } from "./OrchestratorClient.js";
 import type { OrchestratorList } from "./OrchestratorList.js";
-import { OrchestratorPool } from "./OrchestratorPool.js";
+import { OrchestratorPool, type OrchSession } from "./OrchestratorPool.js";
 import { StreamPlaylists } from "./Playlists.js";
 import type { StreamAuth } from "./StreamAuth.js";
 
@@ -83,6 +84,8 @@ export class Gateway {
       auth?: StreamAuth;
       /** Idle and retention timing, and the pools' discovery waits (tests pass a manual clock). */
       clock?: Clock;
+      /** On a chain: pays each segment with tickets; null offchain (an empty Livepeer-Payment). */
+      payments?: GatewayPayments | null;
     },
   ) {
     this.clock = deps.clock ?? systemClock;
@@ -109,6 +112,15 @@ export class Gateway {
   ): Promise<Stream> {
     const known = this.renamed.get(ingestId) ?? ingestId;
     const live = this.streams.get(known);
+    if (this.deps.payments && !(live && !live.playlists.ended)) {
+      // A gateway that cannot pay says so at once instead of failing every segment later.
+      await this.deps.payments.refreshFunds();
+      const problem = this.deps.payments.fundsProblem();
+      if (problem) {
+        this.deps.logger.error({ manifestID: known, reason: problem }, "cannot pay for transcoding");
+        throw new SegmentFailure(`cannot pay for transcoding: ${problem}`, 503);
+      }
+    }
     if (!this.deps.auth || (live && !live.playlists.ended)) {
       return this.stream(known, profiles, source, ingest, inputCodec);
     }
@@ -180,6 +192,7 @@ export class Gateway {
           client: this.deps.client,
           logger: this.deps.logger.child({ manifestID: manifestId }),
           clock: this.clock,
+          payments: this.deps.payments ?? null,
         },
       ),
       playlists,
@@ -241,7 +254,11 @@ export class Gateway {
       if (!sess) break;
       tried.add(sess.uri);
       if (attempt > 0) s.retried += 1;
+      let paid: SegmentPaymentHandle | null = null;
       try {
+        paid = await this.pay(s, sess, seg.durationMs);
+        const payments = this.deps.payments;
+        if (paid) payments?.sent(paid);
         const res = await this.deps.client.submit(sess.info, {
           manifestId: s.manifestId,
           seq: seg.seq,
@@ -250,8 +267,18 @@ export class Gateway {
           profiles: s.profiles,
           caps: s.caps,
           signal: this.stopping.signal,
+          payment: paid?.header,
+          sign: payments ? (md) => payments.segmentSig(md) : undefined,
         });
+        if (paid) {
+          payments?.onResult(
+            paid,
+            res.renditions.map((r) => BigInt(r.pixels)),
+          );
+          paid = null;
+        }
         s.pool.update(sess.uri, res.info);
+        this.applyInfo(s, sess, res.info, log);
         sess.ok += 1;
         if (s.lastOrch !== sess.uri) log.info({ orchestrator: sess.uri }, "using orchestrator");
         s.lastOrch = sess.uri;
@@ -264,6 +291,11 @@ export class Gateway {
         s.ok += 1;
         return { renditions, orchestrator: sess.uri };
       } catch (err) {
+        if (paid) this.deps.payments?.settle(paid);
+        if (err instanceof SegmentFailure) {
+          s.failed += 1;
+          throw err;
+        }
         lastError = err as Error;
         sess.failed += 1;
         const retryable = !(err instanceof SubmitError) || err.retryable;
@@ -288,6 +320,43 @@ export class Gateway {
     throw new SegmentFailure(text, 422);
   }
 
+  /**
+   * The Livepeer-Payment for one attempt (null offchain or for a free session). Params that
+   * expired are refreshed from the orchestrator once and the payment retried (go-livepeer's
+   * ErrTicketParamsExpired handling); a gateway that cannot pay fails the segment with the reason.
+   */
+  private async pay(s: Stream, sess: OrchSession, durationMs: number): Promise<SegmentPaymentHandle | null> {
+    const payments = this.deps.payments;
+    if (!payments || !sess.payment) return null;
+    try {
+      return await payments.paymentFor(sess.payment, s.profiles, durationMs);
+    } catch (err) {
+      if (isLpError(err, "CANNOT_PAY"))
+        throw new SegmentFailure(`cannot pay for transcoding: ${err.message}`, 503);
+      // Sender's TICKET_PARAMS_EXPIRED, matched by code: an offchain node never loads the payments code.
+      if (!isLpError(err, "TICKET_PARAMS_EXPIRED")) throw err;
+    }
+    const info = await s.pool.refreshInfo(sess);
+    if (info.authToken?.sessionId !== sess.payment.orchSessionId) {
+      payments.endSession(sess.payment);
+      sess.payment = payments.startSession(sess.uri, info);
+    } else payments.updateSession(sess.payment, info);
+    return payments.paymentFor(sess.payment, s.profiles, durationMs);
+  }
+
+  /** Fresh params from a segment reply; an orchestrator whose price more than doubled is dropped. */
+  private applyInfo(s: Stream, sess: OrchSession, info: OrchestratorInfo | undefined, log: Logger): void {
+    const payments = this.deps.payments;
+    if (!payments || !sess.payment || !info) return;
+    try {
+      payments.updateSession(sess.payment, info);
+    } catch (err) {
+      log.warn({ orchestrator: sess.uri, err: errorMessage(err) }, "refusing orchestrator's new price");
+      s.pool.suspend(sess.uri);
+      if (s.lastOrch === sess.uri) s.lastOrch = null;
+    }
+  }
+
   /** The source's size, once known (RTMP metadata), for the master playlist. */
   setSourceSize(s: Stream, width: number, height: number): void {
     if (width > 0 && height > 0) s.playlists.setVariants({ width, height }, s.profiles);
@@ -303,6 +372,7 @@ export class Gateway {
     s.playlists.ended = true;
     this.endedAt.set(manifestId, this.clock.now());
     this.deps.logger.info({ manifestID: manifestId, ok: s.ok, failed: s.failed }, "stream ended");
+    s.pool.endPayments();
     for (const sess of s.pool.known) {
       this.deps.client
         .endSession(sess.uri, sess.info)

@@ -113,15 +113,23 @@ export class OrchestratorClient {
   private readonly ownsHttp: boolean;
   private readonly channels = new Map<string, GrpcChannel>();
 
-  constructor(deps: { http?: HttpClient } = {}) {
+  private readonly creds: (() => { address: Uint8Array; sig: Uint8Array }) | null;
+
+  /** `creds` (on a chain): the gateway's address and InfoSig sent in every GetOrchestrator. */
+  constructor(deps: { http?: HttpClient; creds?: () => { address: Uint8Array; sig: Uint8Array } } = {}) {
     this.ownsHttp = deps.http === undefined;
     this.http = deps.http ?? new HttpClient({ insecureTls: true });
+    this.creds = deps.creds ?? null;
   }
 
-  /** GetOrchestrator with the job capabilities; offchain the address and signature are empty. */
+  /**
+   * GetOrchestrator with the job capabilities; offchain the address and signature are empty, on a
+   * chain they are the gateway's (the orchestrator makes its ticket params for that address).
+   */
   async getInfo(uri: string, caps: Capabilities, timeoutMs: number): Promise<OrchestratorInfo> {
+    const c = this.creds?.() ?? { address: new Uint8Array(20), sig: new Uint8Array(0) };
     return this.grpc(uri).getOrchestrator(
-      { address: new Uint8Array(20), sig: new Uint8Array(0), capabilities: caps },
+      { address: c.address, sig: c.sig, capabilities: caps },
       { timeoutMs },
     );
   }
@@ -168,15 +176,38 @@ export class OrchestratorClient {
       profiles: ProfileSpec[];
       caps: Capabilities;
       signal?: AbortSignal;
+      /** Livepeer-Payment value; "" (offchain) when absent. */
+      payment?: string;
+      /** Signs the segment's credentials (SegData.sig) on a chain; offchain the sig is empty. */
+      sign?: (md: {
+        manifestId: string;
+        seq: number;
+        hash: Uint8Array;
+        profileNames: string[];
+      }) => Promise<Uint8Array>;
     },
   ): Promise<SubmitResult> {
     const wire = profilesToWire(seg.profiles).map((p) => ({ ...p, fpsDen: p.fpsDen === 1 ? 0 : p.fpsDen }));
+    const hash = keccak(seg.data);
+    let sig: Uint8Array = new Uint8Array(0);
+    if (seg.sign) {
+      try {
+        sig = await seg.sign({
+          manifestId: seg.manifestId,
+          seq: seg.seq,
+          hash,
+          profileNames: seg.profiles.map((p) => p.name),
+        });
+      } catch (err) {
+        throw new SubmitError(`segment signing failed: ${errorMessage(err)}`, false);
+      }
+    }
     const segData = create(SegDataSchema, {
       manifestId: Buffer.from(seg.manifestId, "utf8"),
       seq: BigInt(seg.seq),
-      hash: keccak(seg.data),
+      hash,
       profiles: Buffer.from("invalid"),
-      sig: new Uint8Array(0),
+      sig,
       duration: Math.trunc(seg.durationMs),
       capabilities: seg.caps,
       authToken: info.authToken,
@@ -191,7 +222,7 @@ export class OrchestratorClient {
         method: "POST",
         headers: {
           [SEGMENT_HEADER]: encodeSegmentHeader(segData),
-          [PAYMENT_HEADER]: "",
+          [PAYMENT_HEADER]: seg.payment ?? "",
           "content-type": SEGMENT_CONTENT_TYPE,
         },
         body: seg.data,

@@ -1,5 +1,6 @@
 import { errorMessage } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
+import type { GatewayPayments, PaymentSession } from "../payments/GatewayPayments.js";
 import { capabilitiesCompatible, legacyOnly } from "../protocol/capabilities.js";
 import { DEFAULT_ORCHESTRATOR_PORT } from "../protocol/constants.js";
 import type { Capabilities, OrchestratorInfo } from "../protocol/gen/lp_rpc_pb.js";
@@ -24,6 +25,8 @@ export interface OrchSession {
   /** Segments ok / failed through it. */
   ok: number;
   failed: number;
+  /** On a chain: its ticket session, price pinned at discovery and balance. */
+  payment?: PaymentSession;
 }
 
 /**
@@ -71,6 +74,8 @@ export class OrchestratorPool {
       logger: Logger;
       /** Time for latencies, token expiry, background refreshes and the discovery wait. */
       clock?: Clock;
+      /** On a chain: checks each orchestrator's price and ticket params and starts its payment session. */
+      payments?: Pick<GatewayPayments, "refusal" | "startSession" | "endSession"> | null;
     },
   ) {}
 
@@ -95,7 +100,14 @@ export class OrchestratorPool {
   /** Suspend for `penalty` refreshes from now and drop the session. */
   suspend(uri: string, penalty = 1): void {
     this.suspended.set(uri, this.refreshes + penalty);
+    const s = this.sessions.get(uri);
+    if (s?.payment) this.deps.payments?.endSession(s.payment);
     this.sessions.delete(uri);
+  }
+
+  /** End every payment session (the stream ended). */
+  endPayments(): void {
+    for (const s of this.sessions.values()) if (s.payment) this.deps.payments?.endSession(s.payment);
   }
 
   suspendedList(): string[] {
@@ -141,11 +153,13 @@ export class OrchestratorPool {
         const t0 = this.now();
         this.deps.client
           .getInfo(uri, this.options.caps, MAX_DISCOVERY_WAIT_MS)
-          .then((info) => {
-            if (this.accept(uri, info)) {
-              this.sessions.set(uri, { uri, info, latencyMs: this.now() - t0, ok: 0, failed: 0 });
-              accepted += 1;
-            }
+          .then(async (info) => {
+            const latencyMs = this.now() - t0;
+            if (!this.accept(uri, info)) return;
+            const payment = await this.acceptPayment(uri, info);
+            if (payment === null) return;
+            this.sessions.set(uri, { uri, info, latencyMs, ok: 0, failed: 0, payment });
+            accepted += 1;
           })
           .catch((err) =>
             this.deps.logger.warn({ orchestrator: uri, err: errorMessage(err) }, "discovery failed"),
@@ -180,6 +194,29 @@ export class OrchestratorPool {
       return false;
     }
     return true;
+  }
+
+  /**
+   * On a chain: the orchestrator's payment session, or null when it is skipped (no ticket params,
+   * a price above -maxPricePerUnit, params that fail the sender's checks). Offchain: undefined.
+   */
+  private async acceptPayment(
+    uri: string,
+    info: OrchestratorInfo,
+  ): Promise<PaymentSession | undefined | null> {
+    const payments = this.deps.payments;
+    if (!payments) return undefined;
+    const why = await payments.refusal(info);
+    if (why) {
+      this.deps.logger.warn({ orchestrator: uri, reason: why }, "skipping orchestrator");
+      return null;
+    }
+    try {
+      return payments.startSession(uri, info);
+    } catch (err) {
+      this.deps.logger.warn({ orchestrator: uri, reason: errorMessage(err) }, "skipping orchestrator");
+      return null;
+    }
   }
 
   /**
@@ -227,10 +264,22 @@ export class OrchestratorPool {
     if (now <= exp - TOKEN_REFRESH_MARGIN_S) return;
     try {
       s.info = await this.deps.client.getInfo(s.uri, this.options.caps, 2500);
+      // A new token is a new orchestrator session: a new balance and ticket session go with it.
+      if (s.payment && this.deps.payments) {
+        this.deps.payments.endSession(s.payment);
+        s.payment = this.deps.payments.startSession(s.uri, s.info);
+      }
     } catch (err) {
       this.deps.logger.warn({ orchestrator: s.uri, err: errorMessage(err) }, "auth token refresh failed");
       this.suspend(s.uri);
     }
+  }
+
+  /** A fresh OrchestratorInfo for a session in use (its ticket params expired); returns it. */
+  async refreshInfo(s: OrchSession): Promise<OrchestratorInfo> {
+    const info = await this.deps.client.getInfo(s.uri, this.options.caps, 2500);
+    s.info = info;
+    return info;
   }
 
   /** Apply the OrchestratorInfo a segment reply carried. */

@@ -1,8 +1,10 @@
 import type { NodeConfig } from "../config/resolve.js";
+import { errorMessage } from "../errors/LpError.js";
 import { HttpClient } from "../http/client.js";
 import { isLoopbackHost } from "../http/net.js";
 import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
 import type { RoleContext, RoleParts } from "../node/LpNode.js";
+import type { GatewayPayments } from "../payments/GatewayPayments.js";
 import { MemoryStore } from "../storage/MemoryStore.js";
 import { DemoPublisher } from "./DemoPublisher.js";
 import { Gateway } from "./Gateway.js";
@@ -13,9 +15,53 @@ import { parseOrchAddrs } from "./OrchestratorPool.js";
 import { RtmpIngest } from "./RtmpIngest.js";
 import { StreamAuth } from "./StreamAuth.js";
 
-/** Builds the gateway role (offchain): HTTP push ingest, orchestrator selection, HLS output. */
+/**
+ * The gateway's payments on a chain (null offchain): the sender's limits and price ceilings from
+ * the flags (a bad value stops the node with go-livepeer's text), the key and the chain's time.
+ */
+async function gatewayPayments(config: NodeConfig, ctx: RoleContext): Promise<GatewayPayments | null> {
+  const chain = ctx.chain;
+  if (!chain) return null;
+  const g = config.gateway!;
+  // Loaded only on a chain: an offchain gateway never loads the payments and chain code.
+  const [{ GatewayPayments }, { maxPricesFromFlags }] = await Promise.all([
+    import("../payments/GatewayPayments.js"),
+    import("../payments/pricing.js"),
+  ]);
+  const maxPrices = await maxPricesFromFlags(
+    {
+      maxPricePerUnit: g.maxPricePerUnit,
+      pixelsPerUnit: g.pixelsPerUnit,
+      maxPricePerCapability: g.maxPricePerCapability,
+    },
+    null,
+  );
+  return new GatewayPayments(
+    {
+      maxTicketEV: g.maxTicketEV,
+      maxTotalEV: g.maxTotalEV,
+      depositMultiplier: g.depositMultiplier,
+      maxPrices,
+    },
+    {
+      // The chain layer starts after the roles are built: its key is reached at use, not now.
+      signer: {
+        get address() {
+          return chain.signer.address;
+        },
+        signHash: (hash) => chain.signer.signHash(hash),
+      },
+      funds: { senderInfo: (addr) => chain.client.senderInfo(addr) },
+      time: () => chain.rounds.state,
+      logger: ctx.logger.child({ module: "payments" }),
+    },
+  );
+}
+
+/** Builds the gateway role: HTTP push ingest, orchestrator selection (paid on a chain), HLS output. */
 export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
   const g = config.gateway!;
+  const payments = await gatewayPayments(config, ctx);
   const profiles = g.profiles;
   // A local orchestrator in the same process joins the pool, at the URI it advertises once
   // started (with -serviceAddr port 0 the bound port is known only then).
@@ -26,7 +72,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
   };
   // Webhooks are ordinary web services: their certificates are checked (orchestrators' are not).
   const webhookHttp = new HttpClient({ insecureTls: false });
-  const client = new OrchestratorClient();
+  const client = new OrchestratorClient(payments ? { creds: () => payments.orchestratorRequestCreds() } : {});
   const webhook = g.orchWebhookUrl;
   let orchestrators: OrchestratorList;
   if (webhook) {
@@ -62,6 +108,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       client,
       store,
       auth: authUrl ? new StreamAuth(authUrl, { http: webhookHttp }) : undefined,
+      payments,
     },
   );
   const server = new GatewayServer(
@@ -85,8 +132,49 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
         ),
       ]
     : [];
+  let unsubscribe: (() => void) | null = null;
+  const paymentServices = payments
+    ? [
+        {
+          // Before ingest opens: the deposit and reserve are known when the first stream arrives.
+          name: "gateway-payments",
+          async start(signal: AbortSignal) {
+            await payments.balances.start(signal);
+            const problem = await payments.start();
+            const funds = payments.senderFunds;
+            if (problem) {
+              ctx.logger.error(
+                { sender: payments.address, reason: problem },
+                "the gateway cannot pay orchestrators; streams are refused until the deposit and reserve are funded",
+              );
+            } else {
+              ctx.logger.info(
+                {
+                  sender: payments.address,
+                  deposit: funds?.deposit.toString(),
+                  reserve: funds?.reserve.fundsRemaining.toString(),
+                },
+                "paying orchestrators with tickets",
+              );
+            }
+            // Deposit and reserve follow the chain (at most one read per refresh period).
+            unsubscribe = ctx.chain!.blocks.onBlock(() => {
+              void payments
+                .refreshFunds()
+                .catch((err) => ctx.logger.debug({ err: errorMessage(err) }, "sender funds refresh failed"));
+            });
+          },
+          async stop() {
+            unsubscribe?.();
+            unsubscribe = null;
+            await payments.balances.stop();
+          },
+        },
+      ]
+    : [];
   return {
     services: [
+      ...paymentServices,
       {
         // First to start, last to stop: ingest still draining can reach orchestrators.
         name: "gateway-http-clients",
@@ -123,8 +211,19 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
           SegmentsOk: k.ok,
           SegmentsFailed: k.failed,
         }));
+        const paidBy = st.pool.known.find((k) => k.uri === st.lastOrch)?.payment;
         streams[st.manifestId] = {
           ingest: st.ingest,
+          ...(payments
+            ? {
+                payment: paidBy ? payments.sessionStatus(paidBy) : null,
+                payments: Object.fromEntries(
+                  st.pool.known
+                    .filter((k) => k.payment)
+                    .map((k) => [k.uri, payments.sessionStatus(k.payment!)]),
+                ),
+              }
+            : {}),
           orchestrator: st.lastOrch,
           segmentsOk: st.ok,
           segmentsFailed: st.failed,
@@ -144,6 +243,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       s.OrchestratorPoolInfos = [...infos.values()];
       s["Streams"] = streams;
       s["SuspendedOrchestrators"] = [...suspended];
+      if (payments) s["Sender"] = payments.status();
       s["GatewayHTTPPort"] = server.port;
       s["GatewayRTMPPort"] = rtmp.port;
     },

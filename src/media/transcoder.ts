@@ -84,6 +84,8 @@ export interface Transcoder {
   capacity(): number | null;
   /** The session ended: free what was kept for it. */
   endSession?(sessionId: string): void;
+  /** The node stops: close what is kept between segments (warm sessions). */
+  stop?(): Promise<void>;
 }
 
 /**

@@ -2,6 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { errorMessage, isLpError, LpError } from "../errors/LpError.js";
 import type { Logger } from "../logger/logger.js";
 import type { Transcoder } from "../media/transcoder.js";
+// Types only: an offchain node never loads the payments and chain code.
+import type { ReceivedPayment, Recipient } from "../payments/Recipient.js";
 import type { AuthTokens } from "../protocol/authToken.js";
 import { capabilitiesCompatible, NODE_CAPABILITIES, nodeCapabilities } from "../protocol/capabilities.js";
 import {
@@ -16,6 +18,7 @@ import {
   type OrchestratorInfo,
   OrchestratorInfoSchema,
   type OrchestratorRequest,
+  type Payment,
   type PingPong,
   PingPongSchema,
   type SegData,
@@ -30,6 +33,7 @@ import {
   keccak,
   PAYMENT_HEADER,
   SEGMENT_HEADER,
+  segmentFlatten,
   segmentProfiles,
 } from "../protocol/segment.js";
 import type { MemoryStore } from "../storage/MemoryStore.js";
@@ -53,6 +57,12 @@ export interface SegmentRequest {
   seq: bigint;
   durationMs: number;
   profiles: ProfileSpec[];
+  /** The decoded Livepeer-Payment (empty offchain). */
+  payment: Payment;
+  /** On a chain, what the accepted payment left: the sender and the session's price. */
+  paid?: ReceivedPayment;
+  /** On a chain, the reply's OrchestratorInfo, made before the payment as go-livepeer does. */
+  replyInfo?: OrchestratorInfo;
 }
 
 export interface OrchestratorCollaborators {
@@ -61,15 +71,18 @@ export interface OrchestratorCollaborators {
   store: MemoryStore;
   sessions: SessionManager;
   authTokens: AuthTokens;
+  /** Payments on a chain; null offchain, where nothing is paid. */
+  recipient?: Recipient | null;
 }
 
 /**
- * The orchestrator role, offchain (go-livepeer's core/orchestrator.go with server/rpc.go and
+ * The orchestrator role (go-livepeer's core/orchestrator.go with server/rpc.go and
  * server/segment_rpc.go): discovery answers with capabilities and a fresh auth token, and
  * POST /segment checks a gateway's segment in go-livepeer's order, answers 200 at once, then
- * transcodes and streams back a TranscodeResult. Payments plug in at `decodePaymentHeader`
- * and the balance seam marked below when they land. HTTP lives in ./http.ts; this class takes
- * plain values and throws LpErrors with codes that the edge maps to statuses.
+ * transcodes and streams back a TranscodeResult. On a chain the Recipient adds the signature
+ * checks, ticket params and price, the payment check before the body is read, and the debit
+ * after transcoding; offchain it is null and nothing is paid. HTTP lives in ./http.ts; this class
+ * takes plain values and throws LpErrors with codes that the edge maps to statuses.
  */
 export class Orchestrator {
   private readonly log: Logger;
@@ -84,6 +97,11 @@ export class Orchestrator {
     this.serviceUri = options.serviceUri;
   }
 
+  /** Payments on a chain (null offchain). */
+  get recipient(): Recipient | null {
+    return this.deps.recipient ?? null;
+  }
+
   /** The node's Capabilities message, from what its transcoder can actually do. */
   capabilities(): Capabilities {
     const caps = [...new Set([...this.deps.transcoder.capabilities(), ...NODE_CAPABILITIES])].sort(
@@ -92,22 +110,44 @@ export class Orchestrator {
     return nodeCapabilities(caps, { version: this.options.version });
   }
 
-  /** OrchestratorInfo as an offchain go-livepeer fills it (orchestratorInfoWithCaps). */
-  info(authSessionId?: string): OrchestratorInfo {
-    return create(OrchestratorInfoSchema, {
+  /**
+   * OrchestratorInfo as go-livepeer fills it (orchestratorInfoWithCaps): offchain a zero address
+   * and no price; on a chain the node's address, and ticket params and a price made for this
+   * gateway (`sender`) and session (its pinned price once it paid).
+   */
+  async info(
+    authSessionId?: string,
+    payer?: { sender: Uint8Array | ReceivedPayment["sender"]; sessionId: string },
+  ): Promise<OrchestratorInfo> {
+    const info = create(OrchestratorInfoSchema, {
       transcoder: this.serviceUri,
       address: new Uint8Array(20),
       capabilities: this.capabilities(),
       authToken: this.deps.authTokens.issue(authSessionId),
       nodes: this.options.nodes,
     });
+    const recipient = this.deps.recipient;
+    if (recipient) {
+      const quote = await recipient.quote(payer?.sender ?? new Uint8Array(0), payer?.sessionId ?? "");
+      info.address = recipient.addressBytes();
+      info.ticketParams = quote.ticketParams;
+      info.priceInfo = quote.priceInfo;
+    }
+    return info;
   }
 
-  /** gRPC GetOrchestrator. Offchain, any signature is accepted, as go-livepeer does. */
-  getOrchestrator(_req: OrchestratorRequest): OrchestratorInfo {
+  /**
+   * gRPC GetOrchestrator (server/rpc.go getOrchestrator). Offchain any signature is accepted, as
+   * go-livepeer does; on a chain the request must be signed by its address (the InfoSig over the
+   * EIP-55 text of the address), and the params are made for that address.
+   */
+  async getOrchestrator(req: OrchestratorRequest): Promise<OrchestratorInfo> {
+    if (this.deps.recipient && !this.deps.recipient.verifyInfoSig(req.address, req.sig)) {
+      throw new LpError("ORCH_REQ_SIG", "Invalid orchestrator request: orchestrator req sig check failed");
+    }
     if (!this.deps.sessions.hasCapacity(""))
       throw new LpError("ORCH_CAPPED", "Invalid orchestrator request: OrchestratorCapped");
-    return this.info();
+    return this.info(undefined, { sender: req.address, sessionId: "" });
   }
 
   /** gRPC Ping: offchain the signature of the value is empty. */
@@ -141,8 +181,9 @@ export class Orchestrator {
    * BAD_PAYMENT (402 at the edge) or a credentials error whose text go-livepeer's gateway reads.
    */
   checkSegment(header: (name: string) => string | undefined): SegmentRequest {
+    let payment: Payment;
     try {
-      decodePaymentHeader(header(PAYMENT_HEADER));
+      payment = decodePaymentHeader(header(PAYMENT_HEADER));
     } catch (err) {
       throw isLpError(err) ? err : new LpError("BAD_PAYMENT", errorMessage(err));
     }
@@ -152,7 +193,19 @@ export class Orchestrator {
       if (segData.duration < 0 || segData.duration > MAX_SEGMENT_DURATION_MS) {
         throw new LpError("INVALID_DURATION", "invalid duration");
       }
-      // Offchain: the segment signature is not checked (VerifySig is always true without a key).
+      // Offchain the segment signature is not checked (VerifySig is always true without a key); on
+      // a chain the payment's sender must have signed the segment's metadata.
+      const recipient = this.deps.recipient;
+      if (recipient) {
+        const flat = segmentFlatten({
+          manifestId: segData.manifestId,
+          seq: segData.seq < 0n ? -segData.seq : segData.seq,
+          hash: segData.hash,
+          profileNames: profiles.map((p) => p.name),
+        });
+        if (!recipient.verifySig(payment.sender, keccak(flat), segData.sig))
+          throw new LpError("SEG_SIG", "ErrSegSig");
+      }
       if (!capabilitiesCompatible(segData.capabilities, this.capabilities())) {
         throw new LpError("INCOMPATIBLE_CAPABILITIES", "incompatible capabilities");
       }
@@ -171,10 +224,34 @@ export class Orchestrator {
         seq: segData.seq,
         durationMs: segData.duration === 0 ? DEFAULT_SEGMENT_DURATION_MS : segData.duration,
         profiles,
+        payment,
       };
     } catch (err) {
       throw isLpError(err) ? err : new LpError("BAD_SEGDATA", errorMessage(err));
     }
+  }
+
+  /**
+   * Steps 4-5 of /segment, before the body is read (a no-op offchain): every ticket of the payment
+   * is checked and credited, winners are stored, and a session without enough credit is refused
+   * with "Insufficient balance". Throws PAYMENT_REFUSED or INSUFFICIENT_BALANCE (400 at the edge).
+   */
+  async processPayment(seg: SegmentRequest): Promise<void> {
+    const recipient = this.deps.recipient;
+    if (!recipient) return;
+    // Step 3: the reply's info (fresh params for this gateway). Failing here is go-livepeer's 500.
+    try {
+      seg.replyInfo = await this.replyInfo(seg, { sender: seg.payment.sender, sessionId: seg.sessionId });
+    } catch (err) {
+      this.log.error(
+        { orchSessionID: seg.sessionId, err: errorMessage(err) },
+        "could not make the reply's ticket params",
+      );
+      throw new Error("Internal Server Error");
+    }
+    const paid = await recipient.receivePayment(seg.payment, seg.sessionId);
+    recipient.requireBalance(paid, seg.sessionId);
+    seg.paid = paid;
   }
 
   /**
@@ -204,7 +281,6 @@ export class Orchestrator {
       seqNo: Number(seg.seq),
       orchSessionID: seg.sessionId,
     });
-    const info = this.replyInfo(seg.authToken);
     const started = Date.now();
     try {
       const out = await this.deps.transcoder.transcode({
@@ -235,7 +311,11 @@ export class Orchestrator {
           pixels: BigInt(r.pixels),
         });
       });
-      // Payments seam: debit Σ pixels × expected price here once tickets land.
+      const pixels = out.renditions.reduce((a, r) => a + BigInt(r.pixels), 0n);
+      if (seg.paid && this.deps.recipient) {
+        const fee = this.deps.recipient.debit(seg.paid, seg.sessionId, pixels);
+        log.debug({ pixels: pixels.toString(), fee: fee.ratString() }, "segment fees debited");
+      }
       log.info(
         {
           ms: Date.now() - started,
@@ -247,24 +327,30 @@ export class Orchestrator {
       return create(TranscodeResultSchema, {
         seq: seg.seq,
         result: { case: "data", value: { segments } },
-        info,
+        info: seg.replyInfo ?? (await this.replyInfo(seg)),
       });
     } catch (err) {
       log.warn({ err: errorMessage(err) }, signal.aborted ? "transcode cancelled" : "could not transcode");
       return create(TranscodeResultSchema, {
         seq: seg.seq,
         result: { case: "error", value: errorMessage(err) },
-        info,
+        info: seg.replyInfo ?? (await this.replyInfo(seg).catch(() => undefined)),
       });
     } finally {
       this.deps.sessions.release(seg.sessionId);
     }
   }
 
-  /** The OrchestratorInfo in a segment reply: fresh info, the caller's auth token. */
-  private replyInfo(authToken: OrchestratorInfo["authToken"]): OrchestratorInfo {
-    const info = this.info();
-    info.authToken = authToken;
+  /**
+   * The OrchestratorInfo in a segment reply: fresh info (on a chain, new ticket params at the
+   * session's pinned price for the paying gateway), the caller's auth token.
+   */
+  private async replyInfo(
+    seg: SegmentRequest,
+    payer?: { sender: Uint8Array; sessionId: string },
+  ): Promise<OrchestratorInfo> {
+    const info = await this.info(undefined, payer);
+    info.authToken = seg.authToken;
     return info;
   }
 }

@@ -22,10 +22,10 @@ export function orchestratorGrpc(
   pool: RemoteTranscoderPool | null,
 ): (router: ConnectRouter) => void {
   const wrap =
-    <I, O>(fn: (req: I) => O) =>
+    <I, O>(fn: (req: I) => O | Promise<O>) =>
     async (req: I): Promise<O> => {
       try {
-        return fn(req);
+        return await fn(req);
       } catch (err) {
         throw grpcError(err);
       }

@@ -61,6 +61,10 @@ export function segmentErrorStatus(err: unknown): { status: number; text: string
   switch (err.code) {
     case "BAD_PAYMENT":
       return { status: 402, text: err.message };
+    // A refused ticket or payment, and a session without credit (ProcessPayment, SufficientBalance).
+    case "PAYMENT_REFUSED":
+    case "INSUFFICIENT_BALANCE":
+      return { status: 400, text: err.message };
     case "BODY_TOO_LARGE":
     case "BODY_INCOMPLETE":
       return { status: 500, text: "Internal Server Error" };
@@ -144,6 +148,13 @@ export function segmentHandler(
       seg = orch.checkSegment(header(req));
     } catch (err) {
       fail(req, reply, err);
+      return;
+    }
+    // On a chain the payment is checked and credited before a byte of the body is read.
+    try {
+      await orch.processPayment(seg);
+    } catch (err) {
+      fail(req, reply, err, seg);
       return;
     }
     const contentLength = header(req)("content-length");

@@ -23,6 +23,8 @@ export interface OrchestratorLimits {
   connection?: Partial<ConnectionLimits>;
   upload?: Partial<UploadLimits>;
   maxGrpcMessageBytes?: number;
+  /** Redemption retry timings on a chain (tests shorten them). */
+  recipient?: { initialBackoffMs?: number; maxBackoffMs?: number };
 }
 
 /**
@@ -62,9 +64,16 @@ export async function orchestratorRole(
   );
   const serviceUri = oc.serviceUri;
   uri = () => orchestrator?.serviceUri ?? serviceUri;
+  // On a chain the orchestrator is paid: loaded only then, so an offchain node never loads chain code.
+  const recipient = ctx.chain
+    ? new (await import("../payments/Recipient.js")).Recipient(
+        { ...oc.payments, datadir: config.datadir, ...limits.recipient },
+        { chain: ctx.chain, logger: ctx.logger },
+      )
+    : null;
   orchestrator = new Orchestrator(
     { serviceUri, nodes: oc.nodes, version: VERSION },
-    { logger: ctx.logger, transcoder, store, sessions, authTokens: new AuthTokens() },
+    { logger: ctx.logger, transcoder, store, sessions, authTokens: new AuthTokens(), recipient },
   );
   const orch = orchestrator;
   const server = new OrchestratorServer(
@@ -119,10 +128,12 @@ export async function orchestratorRole(
     async stop() {
       sessions.stop();
       pool?.close();
+      await transcoder.stop?.();
     },
   };
   ctx.shared.orchestratorUri = () => orch.serviceUri;
-  const services: Service[] = [server, sweeper];
+  // Payments are ready before the port opens and stop after it closes.
+  const services: Service[] = [...(recipient ? [recipient] : []), server, sweeper];
   if (oc.startupAvailabilityCheck) {
     services.push(availabilityCheck(() => orch.serviceUri, config, ctx));
   }
@@ -139,6 +150,7 @@ export async function orchestratorRole(
       s["OrchestratorServiceURI"] = orch.serviceUri;
       s["OrchestratorPort"] = server.port;
       onChain?.status(s);
+      recipient?.status(s);
       if (pool) {
         s.RegisteredTranscoders = pool.list();
         s.RegisteredTranscodersNumber = s.RegisteredTranscoders.length;

@@ -18,7 +18,11 @@ export async function transcoderRole(config: NodeConfig, ctx: RoleContext): Prom
     { logger: ctx.logger, transcoder, fatal: ctx.fatal },
   );
   return {
-    services: [worker],
+    services: [
+      // Before the worker, so it stops after it (reverse order): warm sessions close once no task needs them.
+      { name: "local-transcoder", start: async () => {}, stop: async () => transcoder.stop?.() },
+      worker,
+    ],
     status: (s) => {
       s["TranscoderOrchestrator"] = orchAddr;
       s["TranscoderConnected"] = worker.connected;

@@ -69,6 +69,9 @@ const onDevnet = (extra: string[] = []) => [
   PASSWORD,
   "-blockPollingInterval",
   "1",
+  // An orchestrator on a chain needs a price (go-livepeer refuses to start without one).
+  "-pricePerUnit",
+  "1",
   "-datadir",
   datadir,
   ...extra,

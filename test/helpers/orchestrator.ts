@@ -63,11 +63,13 @@ export interface RunningOrchestrator {
 /**
  * Start an in-process offchain orchestrator on 127.0.0.1 port 0 with the given local transcoder,
  * or, with `null`, a standalone orchestrator whose transcoders register remotely (-orchSecret).
+ * `options.datadir` reuses a data folder (a restart); a fresh one otherwise.
  */
 export async function startOrchestrator(
   transcoder: SegmentTranscoder | null,
   extraArgs: string[] = [],
   limits: OrchestratorLimits = {},
+  options: { datadir?: string } = {},
 ): Promise<RunningOrchestrator> {
   const r = resolveConfig(
     [
@@ -81,7 +83,7 @@ export async function startOrchestrator(
       "-cliAddr",
       "127.0.0.1:0",
       "-datadir",
-      tempDir("lp-orch-"),
+      options.datadir ?? tempDir("lp-orch-"),
       ...extraArgs,
     ],
     { env: {}, readFile: () => null },

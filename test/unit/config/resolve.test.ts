@@ -118,6 +118,8 @@ describe("validation", () => {
       "30s",
       "-maxTxReplacements",
       "3",
+      "-pricePerUnit",
+      "1",
     ]);
     expect(c.chain?.chain).toMatchObject({
       network: "arbitrum-one-mainnet",
@@ -127,7 +129,38 @@ describe("validation", () => {
       maxTxReplacements: 3,
     });
     expect(c.chain?.account.ethAcctAddr).toBe("0xabc");
-    expect(c.warnings.join("\n")).toContain("payments are not supported yet");
+    // Both roles are paid on a chain now.
+    expect(c.warnings.join("\n")).not.toContain("payments are not supported yet");
+    expect(c.orchestrator?.payments).toMatchObject({ ticketEV: 8_000_000_000n, pricePerUnit: "1" });
+    expect(
+      problems([
+        "-orchestrator",
+        "-transcoder",
+        "-serviceAddr",
+        "h:1",
+        "-network",
+        "devnet",
+        "-ethUrl",
+        "http://x",
+        "-ethController",
+        "0x0000000000000000000000000000000000000001",
+      ]),
+    ).toContain("-pricePerUnit must be set");
+    expect(
+      problems([
+        "-orchestrator",
+        "-transcoder",
+        "-serviceAddr",
+        "h:1",
+        "-ticketEV",
+        "-1",
+        "-pricePerUnit",
+        "1x!",
+      ]),
+    ).toEqual([
+      "-ticketEV must be a valid integer >= 0, but -1 provided",
+      "-pricePerUnit must be a valid integer with an optional currency, provided 1x!",
+    ]);
     expect(problems(["-gateway", "-network", "devnet"])).toEqual(
       expect.arrayContaining([
         "Need to specify an Ethereum node JSON-RPC URL using -ethUrl",

@@ -1,0 +1,136 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  createPublicClient,
+  createWalletClient,
+  hexToBytes,
+  http,
+  type PublicClient,
+  parseEther,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { foundry } from "viem/chains";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ticketBrokerAbi } from "../../src/eth/abis.js";
+import { advanceToNextRound, deployDevnet } from "../../src/eth/deploy.js";
+import { encryptKeystore, LIGHT_SCRYPT, writeKeystoreFile } from "../../src/eth/keystore.js";
+import { ANVIL_KEYS, type Anvil, startAnvil } from "../helpers/anvil.js";
+import { GATEWAY_ON_PORT_0, LpNodeProcess, stopAllLpNodes } from "../helpers/lpNode.js";
+import { makeClip, removeClips } from "../helpers/media.js";
+import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/waitFor.js";
+
+// A gateway on a devnet with an account that has nothing at the TicketBroker: it starts, says
+// why it cannot pay, refuses streams with that reason, and streams once the account is funded.
+
+const PASSWORD = "correct horse";
+const gatewayKey = ANVIL_KEYS[2];
+const gatewayAddress = privateKeyToAccount(gatewayKey).address;
+
+let anvil: Anvil;
+let publicClient: PublicClient;
+let controller: string;
+let ticketBroker: `0x${string}`;
+let datadir: string;
+
+beforeAll(async () => {
+  anvil = await startAnvil();
+  const transport = http(anvil.url);
+  publicClient = createPublicClient({ chain: foundry, transport, pollingInterval: 50 }) as PublicClient;
+  const wallet = createWalletClient({
+    chain: foundry,
+    transport,
+    account: privateKeyToAccount(ANVIL_KEYS[0]),
+  });
+  const deployed = await deployDevnet({ wallet, publicClient });
+  await advanceToNextRound({ wallet, publicClient }, deployed.contracts.RoundsManager);
+  controller = deployed.controller;
+  ticketBroker = deployed.contracts.TicketBroker;
+  datadir = tempDir("lp-gwpay-");
+  mkdirSync(join(datadir, "keystore"));
+  const json = await encryptKeystore(hexToBytes(gatewayKey), PASSWORD, { scrypt: LIGHT_SCRYPT });
+  await writeKeystoreFile(join(datadir, "keystore"), json);
+});
+
+afterEach(async () => {
+  await stopAllLpNodes();
+});
+
+afterAll(async () => {
+  removeClips();
+  await anvil?.stop();
+});
+
+describe("a gateway on a devnet", () => {
+  it("without deposit and reserve refuses to stream with go-livepeer's reason, and streams once funded", async () => {
+    const gw = new LpNodeProcess([
+      ...GATEWAY_ON_PORT_0,
+      "-orchAddr",
+      "127.0.0.1:9",
+      "-network",
+      "devnet",
+      "-ethUrl",
+      anvil.url,
+      "-ethController",
+      controller,
+      "-ethPassword",
+      PASSWORD,
+      "-blockPollingInterval",
+      "1",
+      "-datadir",
+      datadir,
+    ]);
+    const refused = await gw.waitFor(
+      (l) => String(l["msg"]).startsWith("the gateway cannot pay orchestrators"),
+      30_000,
+    );
+    expect(refused).toMatchObject({ sender: gatewayAddress, reason: "no sender reserve" });
+    const httpAddr = String((await gw.waitFor((l) => l["msg"] === "gateway HTTP server listening"))["addr"]);
+    const cli = String(
+      (await gw.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string"))["addr"],
+    );
+    const status = async () =>
+      (await (await fetch(`http://${cli}/status`)).json()) as Record<string, unknown>;
+    expect((await status())["Sender"]).toMatchObject({
+      address: gatewayAddress,
+      deposit: "0",
+      reserve: "0",
+      canPay: false,
+      problem: "no sender reserve",
+    });
+    const clip = readFileSync(makeClip({ seconds: 1 }));
+    const push = () => fetch(`http://${httpAddr}/live/paid/0.ts`, { method: "POST", body: clip });
+    const res = await push();
+    expect(res.status).toBe(503);
+    expect((await res.text()).trim()).toBe("cannot pay for transcoding: no sender reserve");
+
+    const wallet = createWalletClient({
+      chain: foundry,
+      transport: http(anvil.url),
+      account: privateKeyToAccount(gatewayKey),
+    });
+    const hash = await wallet.writeContract({
+      address: ticketBroker,
+      abi: ticketBrokerAbi,
+      functionName: "fundDepositAndReserve",
+      args: [parseEther("1"), parseEther("1")],
+      value: parseEther("2"),
+    });
+    expect((await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })).status).toBe(
+      "success",
+    );
+    // The gateway reads its funds again (new blocks, and a stream that asks), then takes the stream.
+    await waitFor(
+      async () => {
+        const r = await push();
+        return !(await r.text()).startsWith("cannot pay for transcoding");
+      },
+      { what: "the funded gateway to accept the stream", timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect((await status())["Sender"]).toMatchObject({
+      deposit: parseEther("1").toString(),
+      reserve: parseEther("1").toString(),
+      canPay: true,
+    });
+  });
+});

@@ -1,0 +1,216 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  type Abi,
+  createPublicClient,
+  createWalletClient,
+  hexToBytes,
+  http,
+  type PublicClient,
+  parseEther,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { foundry } from "viem/chains";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { abis } from "../../src/eth/abis.js";
+import { advanceToNextRound, type DevnetDeployment, deployDevnet } from "../../src/eth/deploy.js";
+import { encryptKeystore, LIGHT_SCRYPT, writeKeystoreFile } from "../../src/eth/keystore.js";
+import { ANVIL_KEYS, type Anvil, startAnvil } from "../helpers/anvil.js";
+import { LpNodeProcess, stopAllLpNodes } from "../helpers/lpNode.js";
+import { makeClip, removeClips } from "../helpers/media.js";
+import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/waitFor.js";
+
+// An lp-node gateway streams through an lp-node orchestrator on a devnet, paying with tickets.
+
+const PASSWORD = "correct horse";
+const FACE = parseEther("0.01");
+const DEPOSIT = parseEther("10");
+const [deployerKey, orchKey, gatewayKey] = ANVIL_KEYS;
+let anvil: Anvil;
+let publicClient: PublicClient;
+let dev: DevnetDeployment;
+
+async function keystoreDir(key: `0x${string}`): Promise<string> {
+  const dir = tempDir("lp-paid-");
+  mkdirSync(join(dir, "keystore"));
+  await writeKeystoreFile(
+    join(dir, "keystore"),
+    await encryptKeystore(hexToBytes(key), PASSWORD, { scrypt: LIGHT_SCRYPT }),
+  );
+  return dir;
+}
+
+async function send(
+  key: `0x${string}`,
+  name: keyof typeof abis,
+  fn: string,
+  args: unknown[],
+  value?: bigint,
+) {
+  const wallet = createWalletClient({
+    chain: foundry,
+    transport: http(anvil.url),
+    account: privateKeyToAccount(key),
+  });
+  const hash = await wallet.writeContract({
+    address: dev.contracts[name],
+    abi: abis[name] as Abi,
+    functionName: fn,
+    args,
+    value,
+  } as never);
+  expect((await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })).status).toBe(
+    "success",
+  );
+}
+
+beforeAll(async () => {
+  anvil = await startAnvil();
+  publicClient = createPublicClient({
+    chain: foundry,
+    transport: http(anvil.url),
+    pollingInterval: 50,
+  }) as PublicClient;
+  const wallet = createWalletClient({
+    chain: foundry,
+    transport: http(anvil.url),
+    account: privateKeyToAccount(deployerKey),
+  });
+  dev = await deployDevnet({ wallet, publicClient });
+  await advanceToNextRound({ wallet, publicClient }, dev.contracts.RoundsManager);
+  const orch = privateKeyToAccount(orchKey).address;
+  await send(deployerKey, "LivepeerToken", "transfer", [orch, parseEther("1000")]);
+  await send(orchKey, "LivepeerToken", "approve", [dev.contracts.BondingManager, parseEther("1000")]);
+  await send(orchKey, "BondingManager", "bond", [parseEther("1000"), orch]);
+  await send(orchKey, "BondingManager", "transcoder", [0n, 1_000_000n]);
+  await send(
+    gatewayKey,
+    "TicketBroker",
+    "fundDepositAndReserve",
+    [DEPOSIT, parseEther("1")],
+    DEPOSIT + parseEther("1"),
+  );
+  await advanceToNextRound({ wallet, publicClient }, dev.contracts.RoundsManager);
+}, 60_000);
+
+afterEach(async () => {
+  await stopAllLpNodes();
+});
+afterAll(async () => {
+  removeClips();
+  await anvil?.stop();
+});
+
+const chainFlags = (datadir: string) => [
+  "-network",
+  "devnet",
+  "-ethUrl",
+  anvil.url,
+  "-ethController",
+  dev.controller,
+  "-ethPassword",
+  PASSWORD,
+  "-blockPollingInterval",
+  "1",
+  "-datadir",
+  datadir,
+  "-cliAddr",
+  "127.0.0.1:0",
+];
+
+describe("a paid stream on a devnet", () => {
+  it("an lp-node gateway pays an lp-node orchestrator with tickets; the winners are redeemed and the deposit falls by their face values", async () => {
+    const o = new LpNodeProcess([
+      "--mode",
+      "orchestrator,transcoder",
+      "-serviceAddr",
+      "127.0.0.1:0",
+      "-startupAvailabilityCheck=false",
+      "-pricePerUnit",
+      "1",
+      // EV one wei under the face value (a sender refuses EV >= faceValue): winProb is all but
+      // 2^256 − 1, so every ticket wins and each is redeemed on the TicketBroker.
+      "-ticketEV",
+      (FACE - 1n).toString(),
+      "-maxFaceValue",
+      FACE.toString(),
+      ...chainFlags(await keystoreDir(orchKey)),
+    ]);
+    const port = String(
+      (await o.waitFor((l) => l["msg"] === "orchestrator TLS port listening", 30_000))["addr"],
+    )
+      .split(":")
+      .pop();
+    const gw = new LpNodeProcess([
+      "--mode",
+      "gateway",
+      "-httpAddr",
+      "127.0.0.1:0",
+      "-rtmpAddr",
+      "127.0.0.1:0",
+      "-orchAddr",
+      `127.0.0.1:${port}`,
+      "-maxTicketEV",
+      FACE.toString(),
+      "-maxTotalEV",
+      (FACE * 10n).toString(),
+      ...chainFlags(await keystoreDir(gatewayKey)),
+    ]);
+    const httpAddr = String(
+      (await gw.waitFor((l) => l["msg"] === "gateway HTTP server listening", 30_000))["addr"],
+    );
+    const clip = readFileSync(makeClip({ seconds: 2, width: 320, height: 240 }));
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`http://${httpAddr}/live/paid/${i}.ts`, { method: "POST", body: clip });
+      expect(res.status, await res.text()).toBe(200);
+    }
+    const ocli = String(
+      (await o.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string"))["addr"],
+    );
+    const tickets = async () =>
+      (
+        (await (await fetch(`http://${ocli}/status`)).json()) as {
+          Tickets: Record<string, { Count: number; FaceValue: string }>;
+        }
+      ).Tickets;
+    // The gateway paid for 3 segments with winning tickets (the balance left by each ticket can
+    // cover a later segment, so there may be fewer tickets than segments).
+    const won = (await tickets()).Pending!;
+    expect(won.Count).toBeGreaterThanOrEqual(1);
+    expect(won.Count).toBeLessThanOrEqual(3);
+    expect(won.FaceValue).toBe((FACE * BigInt(won.Count)).toString());
+    // The queue redeems a ticket once its params have expired (40 blocks on): a new round is past that.
+    const wallet = createWalletClient({
+      chain: foundry,
+      transport: http(anvil.url),
+      account: privateKeyToAccount(deployerKey),
+    });
+    await advanceToNextRound({ wallet, publicClient }, dev.contracts.RoundsManager);
+    await waitFor(async () => (await tickets()).Redeemed?.Count === won.Count, {
+      what: "every winning ticket redeemed",
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    expect((await tickets()).Redeemed?.FaceValue).toBe(won.FaceValue);
+    const [info] = (await publicClient.readContract({
+      address: dev.contracts.TicketBroker,
+      abi: abis.TicketBroker as Abi,
+      functionName: "getSenderInfo",
+      args: [privateKeyToAccount(gatewayKey).address],
+    })) as [{ deposit: bigint }];
+    expect(info.deposit).toBe(DEPOSIT - FACE * BigInt(won.Count));
+    const cli = String(
+      (await gw.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string"))["addr"],
+    );
+    const status = (await (await fetch(`http://${cli}/status`)).json()) as {
+      Streams: Record<string, { payment: Record<string, unknown>; segmentsOk: number }>;
+      Sender: Record<string, unknown>;
+    };
+    expect(status.Streams["paid"]!.segmentsOk).toBe(3);
+    expect(status.Streams["paid"]!.payment).toMatchObject({
+      recipient: privateKeyToAccount(orchKey).address,
+    });
+    expect(status.Sender).toMatchObject({ canPay: true });
+  }, 120_000);
+});
