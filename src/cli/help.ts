@@ -31,6 +31,7 @@ export function helpText(): string {
     "  lp-node bench [flags]                    measure transcoding speed on this machine",
     "  lp-node bench tickets [flags]            measure ticket verifications per second",
     "  lp-node devnet [flags]                   run a local Livepeer chain (anvil) and write devnet.json",
+    "  lp-node money <op> [amounts] [flags]     TicketBroker deposit, reserve, unlock, withdraw (--json; money help)",
     "",
     "Roles (--mode, comma-separated or repeated; go-livepeer's -gateway, -orchestrator, ... work too):",
     ...ROLES.map((r) => `  ${r.padEnd(15)} ${ROLE_TEXT[r]}`),

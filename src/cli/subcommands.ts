@@ -28,8 +28,29 @@ export async function runSubcommand(name: string, argv: string[]): Promise<numbe
   }
   if (name === "bench") return bench(argv);
   if (name === "devnet") return devnet(argv);
+  if (name === "money") return money(argv);
   process.stderr.write(`lp-node ${name}: not supported yet\n`);
   return 2;
+}
+
+// Loaded only when asked for: the money command loads the chain code.
+async function money(argv: string[]): Promise<number> {
+  const { moneyCommand } = await import("./money.js");
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await moneyCommand(argv, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+      signal: stop.signal,
+    });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }
 
 // Loaded only when asked for, so the node (offchain included) never loads the chain code.

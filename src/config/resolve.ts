@@ -196,7 +196,7 @@ export type ResolveResult =
   | { kind: "error"; problems: string[] };
 
 /** Subcommands handled outside the node (each parses its own flags). */
-export const SUBCOMMANDS = ["bench", "devnet"] as const;
+export const SUBCOMMANDS = ["bench", "devnet", "money"] as const;
 
 /**
  * Parse and merge argv, env and config file (flag > env > file > defaults), then validate

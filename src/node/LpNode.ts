@@ -118,6 +118,9 @@ export class LpNode {
         services.push(chain);
         const c = chain;
         this.contributors.push((s) => c.status(s));
+        // The operator's ticket-broker money routes (/fundDeposit, /senderInfo...) exist on any chain node.
+        const { moneyRoutes } = await import("../eth/money.js");
+        routes.push(...moneyRoutes(c));
       }
       for (const role of config.roles) {
         const factory = this.deps.roles?.[role] ?? plannedRole(role);
