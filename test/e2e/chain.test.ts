@@ -1,54 +1,25 @@
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import {
-  createPublicClient,
-  createWalletClient,
-  hexToBytes,
-  http,
-  type PublicClient,
-  parseEther,
-} from "viem";
+import { parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { foundry } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bondingManagerAbi, livepeerTokenAbi, serviceRegistryAbi } from "../../src/eth/abis.js";
-import { advanceToNextRound, deployDevnet } from "../../src/eth/deploy.js";
-import { encryptKeystore, LIGHT_SCRYPT, writeKeystoreFile } from "../../src/eth/keystore.js";
-import { ANVIL_KEYS, type Anvil, startAnvil } from "../helpers/anvil.js";
+import { ANVIL_KEYS } from "../helpers/anvil.js";
 import { LpNodeProcess, runLpNode } from "../helpers/lpNode.js";
-import { tempDir } from "../helpers/tmp.js";
+import { keystoreDataDir, startTestChain, type TestChain } from "../helpers/testChain.js";
 
 const PASSWORD = "correct horse";
 const nodeKey = ANVIL_KEYS[1];
 const nodeAddress = privateKeyToAccount(nodeKey).address;
 
-let anvil: Anvil;
-let controller: string;
-let contracts: Record<string, `0x${string}`>;
+let chain: TestChain;
 let datadir: string;
 
 beforeAll(async () => {
-  anvil = await startAnvil();
-  const transport = http(anvil.url);
-  const publicClient = createPublicClient({ chain: foundry, transport, pollingInterval: 50 }) as PublicClient;
-  const wallet = createWalletClient({
-    chain: foundry,
-    transport,
-    account: privateKeyToAccount(ANVIL_KEYS[0]),
-  });
-  const deployed = await deployDevnet({ wallet, publicClient });
-  await advanceToNextRound({ wallet, publicClient }, deployed.contracts.RoundsManager);
-  controller = deployed.controller;
-  contracts = deployed.contracts;
+  chain = await startTestChain();
   // The node's account: a keystore in <datadir>/keystore, as an operator would have it.
-  datadir = tempDir("lp-chain-");
-  mkdirSync(join(datadir, "keystore"));
-  const json = await encryptKeystore(hexToBytes(nodeKey), PASSWORD, { scrypt: LIGHT_SCRYPT });
-  await writeKeystoreFile(join(datadir, "keystore"), json);
+  datadir = await keystoreDataDir(nodeKey, PASSWORD);
 });
 
 afterAll(async () => {
-  await anvil?.stop();
+  await chain?.stop();
 });
 
 const onDevnet = (extra: string[] = []) => [
@@ -59,12 +30,7 @@ const onDevnet = (extra: string[] = []) => [
   "-cliAddr",
   "127.0.0.1:0",
   "-startupAvailabilityCheck=false",
-  "-network",
-  "devnet",
-  "-ethUrl",
-  anvil.url,
-  "-ethController",
-  controller,
+  ...chain.flags(),
   "-ethPassword",
   PASSWORD,
   "-blockPollingInterval",
@@ -102,50 +68,12 @@ describe("a node on a devnet", () => {
   });
 
   it("reads its registration: stake, terms and a registered service URI that differs from its own", async () => {
-    const transport = http(anvil.url);
-    const publicClient = createPublicClient({
-      chain: foundry,
-      transport,
-      pollingInterval: 50,
-    }) as PublicClient;
-    const send = async (key: `0x${string}`, call: object) => {
-      const wallet = createWalletClient({ chain: foundry, transport, account: privateKeyToAccount(key) });
-      const hash = await wallet.writeContract(call as never);
-      expect((await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })).status).toBe(
-        "success",
-      );
-    };
     const stake = parseEther("1000");
-    await send(ANVIL_KEYS[0], {
-      address: contracts.LivepeerToken,
-      abi: livepeerTokenAbi,
-      functionName: "transfer",
-      args: [nodeAddress, stake],
-    });
-    await send(nodeKey, {
-      address: contracts.LivepeerToken,
-      abi: livepeerTokenAbi,
-      functionName: "approve",
-      args: [contracts.BondingManager, stake],
-    });
-    await send(nodeKey, {
-      address: contracts.BondingManager,
-      abi: bondingManagerAbi,
-      functionName: "bond",
-      args: [stake, nodeAddress],
-    });
-    await send(nodeKey, {
-      address: contracts.BondingManager,
-      abi: bondingManagerAbi,
-      functionName: "transcoder",
-      args: [50_000n, 250_000n],
-    });
-    await send(nodeKey, {
-      address: contracts.ServiceRegistry,
-      abi: serviceRegistryAbi,
-      functionName: "setServiceURI",
-      args: ["https://orch.example:8935"],
-    });
+    await chain.send(ANVIL_KEYS[0], "LivepeerToken", "transfer", [nodeAddress, stake]);
+    await chain.send(nodeKey, "LivepeerToken", "approve", [chain.dev.contracts.BondingManager, stake]);
+    await chain.send(nodeKey, "BondingManager", "bond", [stake, nodeAddress]);
+    await chain.send(nodeKey, "BondingManager", "transcoder", [50_000n, 250_000n]);
+    await chain.send(nodeKey, "ServiceRegistry", "setServiceURI", ["https://orch.example:8935"]);
     const node = new LpNodeProcess(onDevnet());
     await node.waitFor((l) => String(l["msg"]).includes("differs from the one this node serves"), 30_000);
     const cli = await node.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string");

@@ -1,23 +1,11 @@
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import {
-  createPublicClient,
-  createWalletClient,
-  hexToBytes,
-  http,
-  type PublicClient,
-  parseEther,
-} from "viem";
+import { readFileSync } from "node:fs";
+import { parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { foundry } from "viem/chains";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ticketBrokerAbi } from "../../src/eth/abis.js";
-import { advanceToNextRound, deployDevnet } from "../../src/eth/deploy.js";
-import { encryptKeystore, LIGHT_SCRYPT, writeKeystoreFile } from "../../src/eth/keystore.js";
-import { ANVIL_KEYS, type Anvil, startAnvil } from "../helpers/anvil.js";
+import { ANVIL_KEYS } from "../helpers/anvil.js";
 import { GATEWAY_ON_PORT_0, LpNodeProcess, stopAllLpNodes } from "../helpers/lpNode.js";
 import { makeClip, removeClips } from "../helpers/media.js";
-import { tempDir } from "../helpers/tmp.js";
+import { keystoreDataDir, startTestChain, type TestChain } from "../helpers/testChain.js";
 import { waitFor } from "../helpers/waitFor.js";
 
 // A gateway on a devnet with an account that has nothing at the TicketBroker: it starts, says
@@ -27,29 +15,12 @@ const PASSWORD = "correct horse";
 const gatewayKey = ANVIL_KEYS[2];
 const gatewayAddress = privateKeyToAccount(gatewayKey).address;
 
-let anvil: Anvil;
-let publicClient: PublicClient;
-let controller: string;
-let ticketBroker: `0x${string}`;
+let chain: TestChain;
 let datadir: string;
 
 beforeAll(async () => {
-  anvil = await startAnvil();
-  const transport = http(anvil.url);
-  publicClient = createPublicClient({ chain: foundry, transport, pollingInterval: 50 }) as PublicClient;
-  const wallet = createWalletClient({
-    chain: foundry,
-    transport,
-    account: privateKeyToAccount(ANVIL_KEYS[0]),
-  });
-  const deployed = await deployDevnet({ wallet, publicClient });
-  await advanceToNextRound({ wallet, publicClient }, deployed.contracts.RoundsManager);
-  controller = deployed.controller;
-  ticketBroker = deployed.contracts.TicketBroker;
-  datadir = tempDir("lp-gwpay-");
-  mkdirSync(join(datadir, "keystore"));
-  const json = await encryptKeystore(hexToBytes(gatewayKey), PASSWORD, { scrypt: LIGHT_SCRYPT });
-  await writeKeystoreFile(join(datadir, "keystore"), json);
+  chain = await startTestChain();
+  datadir = await keystoreDataDir(gatewayKey, PASSWORD, "lp-gwpay-");
 });
 
 afterEach(async () => {
@@ -58,7 +29,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   removeClips();
-  await anvil?.stop();
+  await chain?.stop();
 });
 
 describe("a gateway on a devnet", () => {
@@ -67,12 +38,7 @@ describe("a gateway on a devnet", () => {
       ...GATEWAY_ON_PORT_0,
       "-orchAddr",
       "127.0.0.1:9",
-      "-network",
-      "devnet",
-      "-ethUrl",
-      anvil.url,
-      "-ethController",
-      controller,
+      ...chain.flags(),
       "-ethPassword",
       PASSWORD,
       "-blockPollingInterval",
@@ -104,20 +70,12 @@ describe("a gateway on a devnet", () => {
     expect(res.status).toBe(503);
     expect((await res.text()).trim()).toBe("cannot pay for transcoding: no sender reserve");
 
-    const wallet = createWalletClient({
-      chain: foundry,
-      transport: http(anvil.url),
-      account: privateKeyToAccount(gatewayKey),
-    });
-    const hash = await wallet.writeContract({
-      address: ticketBroker,
-      abi: ticketBrokerAbi,
-      functionName: "fundDepositAndReserve",
-      args: [parseEther("1"), parseEther("1")],
-      value: parseEther("2"),
-    });
-    expect((await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })).status).toBe(
-      "success",
+    await chain.send(
+      gatewayKey,
+      "TicketBroker",
+      "fundDepositAndReserve",
+      [parseEther("1"), parseEther("1")],
+      parseEther("2"),
     );
     // The gateway reads its funds again (new blocks, and a stream that asks), then takes the stream.
     await waitFor(

@@ -1,24 +1,12 @@
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import {
-  type Abi,
-  createPublicClient,
-  createWalletClient,
-  hexToBytes,
-  http,
-  type PublicClient,
-  parseEther,
-} from "viem";
+import { readFileSync } from "node:fs";
+import { type Abi, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { foundry } from "viem/chains";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { abis } from "../../src/eth/abis.js";
-import { advanceToNextRound, type DevnetDeployment, deployDevnet } from "../../src/eth/deploy.js";
-import { encryptKeystore, LIGHT_SCRYPT, writeKeystoreFile } from "../../src/eth/keystore.js";
-import { ANVIL_KEYS, type Anvil, startAnvil } from "../helpers/anvil.js";
+import { ANVIL_KEYS } from "../helpers/anvil.js";
 import { LpNodeProcess, stopAllLpNodes } from "../helpers/lpNode.js";
 import { makeClip, removeClips } from "../helpers/media.js";
-import { tempDir } from "../helpers/tmp.js";
+import { keystoreDataDir, startTestChain, type TestChain } from "../helpers/testChain.js";
 import { waitFor } from "../helpers/waitFor.js";
 
 // An lp-node gateway streams through an lp-node orchestrator on a devnet, paying with tickets.
@@ -27,71 +15,26 @@ const PASSWORD = "correct horse";
 const FACE = parseEther("0.01");
 const DEPOSIT = parseEther("10");
 const [deployerKey, orchKey, gatewayKey] = ANVIL_KEYS;
-let anvil: Anvil;
-let publicClient: PublicClient;
-let dev: DevnetDeployment;
-
-async function keystoreDir(key: `0x${string}`): Promise<string> {
-  const dir = tempDir("lp-paid-");
-  mkdirSync(join(dir, "keystore"));
-  await writeKeystoreFile(
-    join(dir, "keystore"),
-    await encryptKeystore(hexToBytes(key), PASSWORD, { scrypt: LIGHT_SCRYPT }),
-  );
-  return dir;
-}
-
-async function send(
-  key: `0x${string}`,
-  name: keyof typeof abis,
-  fn: string,
-  args: unknown[],
-  value?: bigint,
-) {
-  const wallet = createWalletClient({
-    chain: foundry,
-    transport: http(anvil.url),
-    account: privateKeyToAccount(key),
-  });
-  const hash = await wallet.writeContract({
-    address: dev.contracts[name],
-    abi: abis[name] as Abi,
-    functionName: fn,
-    args,
-    value,
-  } as never);
-  expect((await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })).status).toBe(
-    "success",
-  );
-}
+let chain: TestChain;
 
 beforeAll(async () => {
-  anvil = await startAnvil();
-  publicClient = createPublicClient({
-    chain: foundry,
-    transport: http(anvil.url),
-    pollingInterval: 50,
-  }) as PublicClient;
-  const wallet = createWalletClient({
-    chain: foundry,
-    transport: http(anvil.url),
-    account: privateKeyToAccount(deployerKey),
-  });
-  dev = await deployDevnet({ wallet, publicClient });
-  await advanceToNextRound({ wallet, publicClient }, dev.contracts.RoundsManager);
+  chain = await startTestChain();
   const orch = privateKeyToAccount(orchKey).address;
-  await send(deployerKey, "LivepeerToken", "transfer", [orch, parseEther("1000")]);
-  await send(orchKey, "LivepeerToken", "approve", [dev.contracts.BondingManager, parseEther("1000")]);
-  await send(orchKey, "BondingManager", "bond", [parseEther("1000"), orch]);
-  await send(orchKey, "BondingManager", "transcoder", [0n, 1_000_000n]);
-  await send(
+  await chain.send(deployerKey, "LivepeerToken", "transfer", [orch, parseEther("1000")]);
+  await chain.send(orchKey, "LivepeerToken", "approve", [
+    chain.dev.contracts.BondingManager,
+    parseEther("1000"),
+  ]);
+  await chain.send(orchKey, "BondingManager", "bond", [parseEther("1000"), orch]);
+  await chain.send(orchKey, "BondingManager", "transcoder", [0n, 1_000_000n]);
+  await chain.send(
     gatewayKey,
     "TicketBroker",
     "fundDepositAndReserve",
     [DEPOSIT, parseEther("1")],
     DEPOSIT + parseEther("1"),
   );
-  await advanceToNextRound({ wallet, publicClient }, dev.contracts.RoundsManager);
+  await chain.nextRound();
 }, 60_000);
 
 afterEach(async () => {
@@ -99,16 +42,11 @@ afterEach(async () => {
 });
 afterAll(async () => {
   removeClips();
-  await anvil?.stop();
+  await chain?.stop();
 });
 
 const chainFlags = (datadir: string) => [
-  "-network",
-  "devnet",
-  "-ethUrl",
-  anvil.url,
-  "-ethController",
-  dev.controller,
+  ...chain.flags(),
   "-ethPassword",
   PASSWORD,
   "-blockPollingInterval",
@@ -135,7 +73,7 @@ describe("a paid stream on a devnet", () => {
       (FACE - 1n).toString(),
       "-maxFaceValue",
       FACE.toString(),
-      ...chainFlags(await keystoreDir(orchKey)),
+      ...chainFlags(await keystoreDataDir(orchKey, PASSWORD, "lp-paid-")),
     ]);
     const port = String(
       (await o.waitFor((l) => l["msg"] === "orchestrator TLS port listening", 30_000))["addr"],
@@ -155,7 +93,7 @@ describe("a paid stream on a devnet", () => {
       FACE.toString(),
       "-maxTotalEV",
       (FACE * 10n).toString(),
-      ...chainFlags(await keystoreDir(gatewayKey)),
+      ...chainFlags(await keystoreDataDir(gatewayKey, PASSWORD, "lp-paid-")),
     ]);
     const httpAddr = String(
       (await gw.waitFor((l) => l["msg"] === "gateway HTTP server listening", 30_000))["addr"],
@@ -181,20 +119,15 @@ describe("a paid stream on a devnet", () => {
     expect(won.Count).toBeLessThanOrEqual(3);
     expect(won.FaceValue).toBe((FACE * BigInt(won.Count)).toString());
     // The queue redeems a ticket once its params have expired (40 blocks on): a new round is past that.
-    const wallet = createWalletClient({
-      chain: foundry,
-      transport: http(anvil.url),
-      account: privateKeyToAccount(deployerKey),
-    });
-    await advanceToNextRound({ wallet, publicClient }, dev.contracts.RoundsManager);
+    await chain.nextRound();
     await waitFor(async () => (await tickets()).Redeemed?.Count === won.Count, {
       what: "every winning ticket redeemed",
       timeoutMs: 60_000,
       intervalMs: 200,
     });
     expect((await tickets()).Redeemed?.FaceValue).toBe(won.FaceValue);
-    const [info] = (await publicClient.readContract({
-      address: dev.contracts.TicketBroker,
+    const [info] = (await chain.publicClient.readContract({
+      address: chain.dev.contracts.TicketBroker,
       abi: abis.TicketBroker as Abi,
       functionName: "getSenderInfo",
       args: [privateKeyToAccount(gatewayKey).address],
