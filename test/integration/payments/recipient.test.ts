@@ -541,6 +541,52 @@ describe("winning tickets on a devnet", () => {
       Redeemed: { Count: 3, FaceValue: (3n * FACE).toString() },
     });
   }, 120_000);
+  it("pays for 100 segments at a 1-in-2 win probability: each winner is redeemed once, deposit and fees move by exactly their face values", async () => {
+    await nextRound();
+    // EV half the face value: winProb is 1/2 of the maximum.
+    running = await startPaidOrchestrator([
+      "-ticketEV",
+      (FACE / 2n).toString(),
+      "-maxFaceValue",
+      FACE.toString(),
+    ]);
+    const { o, echo, recipient } = running;
+    const gw = new TestGateway(o, { maxEV: FACE });
+    await gw.discover();
+    expect(gw.params.faceValue).toBe(FACE);
+    const since = await direct.getBlockNumber({ cacheTime: 0 });
+    const transferredBefore = await transferred();
+    const feesBefore = await pendingFees();
+    const depositBefore = (await gatewayChain.senderInfo(gateway.address)).deposit;
+    // The gateway's credit can run ahead of its spend, so not every segment needs a ticket; send
+    // one per segment anyway, as a gateway whose balance is exhausted would.
+    for (let i = 0; i < 100; i++) {
+      const res = await gw.post(header(gw.payment(await gw.batch(1))));
+      expect(res.status).toBe(200);
+    }
+    expect(echo.jobs).toHaveLength(100);
+    const stored = recipient.ticketStats();
+    const winners = stored.pending.count + stored.submitted.count + stored.redeemed.count;
+    // 100 fair coin flips: anything outside 20..80 would mean the winning check is wrong.
+    expect(winners).toBeGreaterThan(20);
+    expect(winners).toBeLessThan(80);
+
+    await mine(41);
+    await nextRound();
+    await waitFor(() => recipient.ticketStats().redeemed.count === winners, {
+      what: `${winners} tickets redeemed`,
+      timeoutMs: 90_000,
+    });
+    const logs = await redeemedSince(since);
+    const nonces = logs.map((l) => Number(l.args.senderNonce));
+    expect(new Set(nonces).size).toBe(winners);
+    expect(nonces).toHaveLength(winners);
+    expect((await transferred()) - transferredBefore).toBe(BigInt(winners) * FACE);
+    expect((await gatewayChain.senderInfo(gateway.address)).deposit).toBe(
+      depositBefore - BigInt(winners) * FACE,
+    );
+    expect((await pendingFees()) - feesBefore).toBe(BigInt(winners) * FACE);
+  }, 180_000);
 });
 
 describe("winning tickets across a restart", () => {
