@@ -305,8 +305,10 @@ export class RedemptionQueue implements Service {
     if (!this.started) return;
     const now = this.clock.now();
     let next = Number.POSITIVE_INFINITY;
-    // One already due was skipped on purpose (its sender is held back): the next block retries it.
-    for (const b of this.backoffs.values()) if (b.notBefore > now) next = Math.min(next, b.notBefore);
+    // A backoff that fell due while the pass ran (or whose sender is held back) is retried after
+    // the initial delay: a devnet with automine may bring no new block to do it.
+    const soon = now + (this.options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS);
+    for (const b of this.backoffs.values()) next = Math.min(next, b.notBefore > now ? b.notBefore : soon);
     if (next === Number.POSITIVE_INFINITY || next >= this.timerAt) return;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timerAt = next;

@@ -573,10 +573,17 @@ describe("winning tickets on a devnet", () => {
 
     await mine(41);
     await nextRound();
-    await waitFor(() => recipient.ticketStats().redeemed.count === winners, {
-      what: `${winners} tickets redeemed`,
-      timeoutMs: 90_000,
-    });
+    // Each redemption mines a block: about 50 of them cross a round boundary (rounds of 50 blocks),
+    // and a ticket cannot be redeemed in a round nobody initialised. A live network has round
+    // initialisers; here the test plays one.
+    await waitFor(
+      async () => {
+        if (!(await read<boolean>("RoundsManager", "currentRoundInitialized")))
+          await send(deployer, "RoundsManager", "initializeRound");
+        return recipient.ticketStats().redeemed.count === winners;
+      },
+      { what: `${winners} tickets redeemed`, timeoutMs: 90_000, intervalMs: 200 },
+    );
     const logs = await redeemedSince(since);
     const nonces = logs.map((l) => Number(l.args.senderNonce));
     expect(new Set(nonces).size).toBe(winners);
