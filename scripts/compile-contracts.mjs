@@ -30,6 +30,8 @@ const DEPLOYABLE = [
   "TicketBroker",
   "ServiceRegistry",
 ];
+// Compiled for the tests only (never deployed by lp-node): a settable Chainlink price feed.
+const TEST_ONLY = ["MockV3Aggregator"];
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const outRoot = resolve(process.argv[2] ?? root);
@@ -69,7 +71,7 @@ function sortKeys(value) {
 
 const buildDir = join(outRoot, "contracts", "build");
 mkdirSync(buildDir, { recursive: true });
-for (const name of DEPLOYABLE) {
+for (const name of [...DEPLOYABLE, ...TEST_ONLY]) {
   const compiled = output.contracts?.[`${name}.sol`]?.[name];
   if (!compiled) {
     console.error(`contract ${name} not found in contracts/${name}.sol`);
@@ -115,4 +117,6 @@ const formatted = execFileSync(
 mkdirSync(join(outRoot, "src", "eth"), { recursive: true });
 writeFileSync(join(outRoot, "src", "eth", "abis.ts"), formatted);
 
-console.error(`compiled ${DEPLOYABLE.length} contracts with solc ${solc.version()} into ${buildDir}`);
+console.error(
+  `compiled ${DEPLOYABLE.length + TEST_ONLY.length} contracts with solc ${solc.version()} into ${buildDir}`,
+);

@@ -727,8 +727,8 @@ const FLAG_TABLE = [
       name: "priceFeedAddr",
       type: "string",
       default: "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612",
-      status: planned,
-      describe: "Chainlink price feed",
+      status: supported,
+      describe: "Chainlink price feed (AggregatorV3) for prices in a currency, such as 0.5USD",
     },
     {
       name: "autoAdjustPrice",

@@ -368,6 +368,7 @@ function buildNodeConfig(
     transactionTimeoutMs: options.ms("transactionTimeout"),
     maxTransactionReplacements: options.num("maxTransactionReplacements"),
     blockPollingInterval: options.num("blockPollingInterval"),
+    priceFeedAddr: options.str("priceFeedAddr"),
   });
   problems.push(...chainResult.problems);
   if (chainResult.config) {

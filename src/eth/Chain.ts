@@ -7,10 +7,14 @@ import { type LoadedAccount, loadAccount, type PasswordPrompt } from "./account.
 import { BlockWatcher } from "./BlockWatcher.js";
 import { ChainClient } from "./ChainClient.js";
 import type { ChainConfig } from "./networks.js";
+import { PriceFeedWatcher } from "./PriceFeedWatcher.js";
 import { RoundWatcher } from "./RoundWatcher.js";
 import type { Signer } from "./signer.js";
 import { TxManager } from "./TxManager.js";
 import { JsonWatchStore } from "./watchStore.js";
+
+/** -priceFeedAddr's default: Chainlink ETH / USD on Arbitrum One. */
+export const DEFAULT_PRICE_FEED_ADDR = "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612";
 
 /** The account flags (-ethAcctAddr, -ethPassword resolved, -ethKeystorePath); "" means unset. */
 export interface ChainAccountSettings {
@@ -54,6 +58,7 @@ export class Chain implements Service {
   private balance: bigint | null = null;
   private balanceAt = 0;
   private unsubscribe: (() => void) | null = null;
+  private feed: PriceFeedWatcher | null = null;
 
   constructor(
     readonly settings: ChainSettings,
@@ -79,6 +84,20 @@ export class Chain implements Service {
   /** The round watcher (after start). */
   get rounds(): RoundWatcher {
     return this.started().rounds;
+  }
+
+  /**
+   * The Chainlink price feed at -priceFeedAddr, shared by every role; it reads nothing until a
+   * price in a currency asks (so a node with wei prices never needs a feed contract).
+   */
+  get priceFeed(): PriceFeedWatcher {
+    if (!this.feed) {
+      this.feed = new PriceFeedWatcher(
+        { address: this.settings.chain.priceFeedAddr ?? DEFAULT_PRICE_FEED_ADDR },
+        { reader: () => this.client.publicClient, logger: this.deps.logger.child({ module: "pricefeed" }) },
+      );
+    }
+    return this.feed;
   }
 
   private started() {
@@ -195,6 +214,7 @@ export class Chain implements Service {
     this.parts = null;
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.feed?.stop();
     if (!parts) return;
     await parts.rounds.stop();
     await parts.blocks.stop();

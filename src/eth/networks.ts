@@ -80,6 +80,8 @@ export interface ChainConfig {
   /** The AI ServiceRegistry address of the preset, if any. */
   aiServiceRegistry: Address | undefined;
   deprecated: boolean;
+  /** -priceFeedAddr: the Chainlink feed for prices in a currency; unset in configs built by hand. */
+  priceFeedAddr?: Address;
 }
 
 /** The config values chainConfigFromOptions reads, named after go-livepeer's flags. */
@@ -97,6 +99,8 @@ export interface ChainOptionsInput {
   transactionTimeoutMs?: number | undefined;
   /** -maxTransactionReplacements (default 1). */
   maxTransactionReplacements?: number | undefined;
+  /** -priceFeedAddr (default: ETH / USD on Arbitrum One); read only for a price in a currency. */
+  priceFeedAddr?: string | undefined;
   /** -blockPollingInterval in seconds (default 5). */
   blockPollingInterval?: number | undefined;
 }
@@ -160,6 +164,13 @@ export function chainConfigFromOptions(input: ChainOptionsInput): ChainConfigRes
   if (!Number.isFinite(pollingS) || pollingS <= 0)
     problems.push("-blockPollingInterval must be greater than 0");
 
+  let priceFeedAddr: Address | undefined;
+  const feedText = (input.priceFeedAddr ?? "").trim();
+  if (feedText !== "") {
+    if (/^0x[0-9a-fA-F]{40}$/.test(feedText)) priceFeedAddr = feedText as Address;
+    else problems.push(`-priceFeedAddr: "${feedText.slice(0, 64)}" is not an Ethereum address`);
+  }
+
   if (problems.length > 0 || controller === undefined) return { config: null, problems };
   return {
     config: {
@@ -176,6 +187,7 @@ export function chainConfigFromOptions(input: ChainOptionsInput): ChainConfigRes
       redeemGas: preset?.redeemGas ?? REDEEM_GAS_L1,
       aiServiceRegistry: preset?.aiServiceRegistry,
       deprecated: preset?.deprecated ?? false,
+      ...(priceFeedAddr ? { priceFeedAddr } : {}),
     },
     problems,
   };

@@ -5,6 +5,7 @@ import { isLoopbackHost } from "../http/net.js";
 import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
 import type { RoleContext, RoleParts } from "../node/LpNode.js";
 import type { GatewayPayments } from "../payments/GatewayPayments.js";
+import type { MaxPrices, PriceFeed } from "../payments/pricing.js";
 import { MemoryStore } from "../storage/MemoryStore.js";
 import { DemoPublisher } from "./DemoPublisher.js";
 import { Gateway } from "./Gateway.js";
@@ -15,28 +16,55 @@ import { parseOrchAddrs } from "./OrchestratorPool.js";
 import { RtmpIngest } from "./RtmpIngest.js";
 import { StreamAuth } from "./StreamAuth.js";
 
+/** Whether `target` is `err` or somewhere in its chain of causes. */
+function causedBy(err: unknown, target: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 16; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e === target) return true;
+  }
+  return false;
+}
+
 /**
  * The gateway's payments on a chain (null offchain): the sender's limits and price ceilings from
  * the flags (a bad value stops the node with go-livepeer's text), the key and the chain's time.
  */
-async function gatewayPayments(config: NodeConfig, ctx: RoleContext): Promise<GatewayPayments | null> {
+async function gatewayPayments(
+  config: NodeConfig,
+  ctx: RoleContext,
+): Promise<{ payments: GatewayPayments; maxPrices: MaxPrices; startPrices: () => Promise<void> } | null> {
   const chain = ctx.chain;
   if (!chain) return null;
   const g = config.gateway!;
   // Loaded only on a chain: an offchain gateway never loads the payments and chain code.
-  const [{ GatewayPayments }, { maxPricesFromFlags }] = await Promise.all([
+  const [{ GatewayPayments }, { MaxPrices, maxPricesFromFlags }] = await Promise.all([
     import("../payments/GatewayPayments.js"),
     import("../payments/pricing.js"),
   ]);
-  const maxPrices = await maxPricesFromFlags(
-    {
-      maxPricePerUnit: g.maxPricePerUnit,
-      pixelsPerUnit: g.pixelsPerUnit,
-      maxPricePerCapability: g.maxPricePerCapability,
-    },
-    null,
-  );
-  return new GatewayPayments(
+  const flags = {
+    maxPricePerUnit: g.maxPricePerUnit,
+    pixelsPerUnit: g.pixelsPerUnit,
+    maxPricePerCapability: g.maxPricePerCapability,
+  };
+  const maxPrices = new MaxPrices();
+  // Bad flag text stops the node now; a ceiling in a currency needs the price feed, which is read
+  // through the chain layer once it has started: those are converted when the payments start.
+  const notYet = new Error("the price feed is read once the chain layer has started");
+  const deferred: PriceFeed = {
+    currencies: () => Promise.reject(notYet),
+    current: () => Promise.reject(notYet),
+    subscribe: () => () => {},
+  };
+  let convertAtStart = false;
+  try {
+    await maxPricesFromFlags(flags, deferred, maxPrices);
+  } catch (err) {
+    if (!causedBy(err, notYet)) throw err;
+    convertAtStart = true;
+  }
+  const startPrices = async (): Promise<void> => {
+    if (convertAtStart) await maxPricesFromFlags(flags, chain.priceFeed, maxPrices);
+  };
+  const payments = new GatewayPayments(
     {
       maxTicketEV: g.maxTicketEV,
       maxTotalEV: g.maxTotalEV,
@@ -56,12 +84,14 @@ async function gatewayPayments(config: NodeConfig, ctx: RoleContext): Promise<Ga
       logger: ctx.logger.child({ module: "payments" }),
     },
   );
+  return { payments, maxPrices, startPrices };
 }
 
 /** Builds the gateway role: HTTP push ingest, orchestrator selection (paid on a chain), HLS output. */
 export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
   const g = config.gateway!;
-  const payments = await gatewayPayments(config, ctx);
+  const paid = await gatewayPayments(config, ctx);
+  const payments = paid?.payments ?? null;
   const profiles = g.profiles;
   // A local orchestrator in the same process joins the pool, at the URI it advertises once
   // started (with -serviceAddr port 0 the bound port is known only then).
@@ -139,6 +169,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
           // Before ingest opens: the deposit and reserve are known when the first stream arrives.
           name: "gateway-payments",
           async start(signal: AbortSignal) {
+            await paid!.startPrices();
             await payments.balances.start(signal);
             const problem = await payments.start();
             const funds = payments.senderFunds;
@@ -167,6 +198,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
           async stop() {
             unsubscribe?.();
             unsubscribe = null;
+            paid!.maxPrices.stop();
             await payments.balances.stop();
           },
         },
@@ -243,7 +275,11 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       s.OrchestratorPoolInfos = [...infos.values()];
       s["Streams"] = streams;
       s["SuspendedOrchestrators"] = [...suspended];
-      if (payments) s["Sender"] = payments.status();
+      if (paid) {
+        // The -maxPricePerUnit ceiling in wei per pixel as it stands now (it follows the price feed).
+        const max = paid.maxPrices.maxPrice();
+        s["Sender"] = { ...paid.payments.status(), maxPricePerPixel: max ? max.ratString() : null };
+      }
       s["GatewayHTTPPort"] = server.port;
       s["GatewayRTMPPort"] = rtmp.port;
     },

@@ -195,10 +195,10 @@ export class Recipient implements Service {
     const redeemGas = o.redeemGas ?? chain.settings.chain.redeemGas;
     const basePrice = await orchestratorBasePrice(
       { pricePerUnit: o.pricePerUnit, pixelsPerUnit: o.pixelsPerUnit },
-      null,
+      chain.priceFeed,
     );
     const gatewayPrices = o.pricePerGateway
-      ? await gatewayPricesFromFlag(o.pricePerGateway, null)
+      ? await gatewayPricesFromFlag(o.pricePerGateway, chain.priceFeed)
       : new Map();
     const db = openDatabase(o.datadir);
     const started: Service[] = [];

@@ -752,11 +752,12 @@ export async function gatewayPricesFromFlag(
 
 /**
  * The gateway's ceilings from -maxPricePerUnit, -pixelsPerUnit and -maxPricePerCapability
- * (a -maxPricePerUnit of 0 means any price).
+ * (a -maxPricePerUnit of 0 means any price), set into `into` (a new MaxPrices by default).
  */
 export async function maxPricesFromFlags(
   flags: { maxPricePerUnit?: string; pixelsPerUnit?: string; maxPricePerCapability?: string },
   feed: PriceFeed | null,
+  into: MaxPrices = new MaxPrices(),
 ): Promise<MaxPrices> {
   const pixels = parsePixelsPerUnitFlag(flags.pixelsPerUnit);
   const max = parseMaxPricePerUnitFlag(flags.maxPricePerUnit);
@@ -764,7 +765,7 @@ export async function maxPricesFromFlags(
     maxPricePerUnit: max.price,
     pixelsPerUnit: pixels,
   });
-  const prices = new MaxPrices();
+  const prices = into;
   try {
     if (max.price.sign() > 0) {
       prices.setMaxPrice(await AutoConvertedPrice.create(max.currency, max.price.div(pixels), feed));
