@@ -541,12 +541,13 @@ describe("winning tickets on a devnet", () => {
       Redeemed: { Count: 3, FaceValue: (3n * FACE).toString() },
     });
   }, 120_000);
-  it("pays for 100 segments at a 1-in-2 win probability: each winner is redeemed once, deposit and fees move by exactly their face values", async () => {
+  it("pays for 100 segments at a 1-in-4 win probability: each winner is redeemed once, deposit and fees move by exactly their face values", async () => {
     await nextRound();
-    // EV half the face value: winProb is 1/2 of the maximum.
+    // EV a quarter of the face value: winProb is 1/4 of the maximum. (More winners than about 45
+    // would push redemptions, one block each, past the tickets' two-round validity.)
     running = await startPaidOrchestrator([
       "-ticketEV",
-      (FACE / 2n).toString(),
+      (FACE / 4n).toString(),
       "-maxFaceValue",
       FACE.toString(),
     ]);
@@ -567,9 +568,9 @@ describe("winning tickets on a devnet", () => {
     expect(echo.jobs).toHaveLength(100);
     const stored = recipient.ticketStats();
     const winners = stored.pending.count + stored.submitted.count + stored.redeemed.count;
-    // 100 fair coin flips: anything outside 20..80 would mean the winning check is wrong.
-    expect(winners).toBeGreaterThan(20);
-    expect(winners).toBeLessThan(80);
+    // 100 draws at 1/4 (mean 25, sd 4.3): anything outside 5..45 would mean the winning check is wrong.
+    expect(winners).toBeGreaterThan(5);
+    expect(winners).toBeLessThan(45);
 
     await mine(41);
     await nextRound();
