@@ -146,4 +146,85 @@ describe("a paid stream on a devnet", () => {
     });
     expect(status.Sender).toMatchObject({ canPay: true });
   }, 120_000);
+
+  it("an orchestrator SIGKILLed with winning tickets acknowledged redeems each of them once after it restarts", async () => {
+    const orchDir = await keystoreDataDir(orchKey, PASSWORD, "lp-paid-");
+    const orchestrator = () =>
+      new LpNodeProcess([
+        "--mode",
+        "orchestrator,transcoder",
+        "-serviceAddr",
+        "127.0.0.1:0",
+        "-startupAvailabilityCheck=false",
+        "-pricePerUnit",
+        "1",
+        "-ticketEV",
+        (FACE - 1n).toString(),
+        "-maxFaceValue",
+        FACE.toString(),
+        ...chainFlags(orchDir),
+      ]);
+    const statusOf = async (node: LpNodeProcess) => {
+      const cli = String(
+        (await node.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string", 30_000))["addr"],
+      );
+      return async () =>
+        (
+          (await (await fetch(`http://${cli}/status`)).json()) as {
+            Tickets: Record<string, { Count: number; FaceValue: string }>;
+          }
+        ).Tickets;
+    };
+    const since = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
+    const first = orchestrator();
+    const port = String(
+      (await first.waitFor((l) => l["msg"] === "orchestrator TLS port listening", 30_000))["addr"],
+    )
+      .split(":")
+      .pop();
+    const gw = new LpNodeProcess([
+      "--mode",
+      "gateway",
+      "-httpAddr",
+      "127.0.0.1:0",
+      "-rtmpAddr",
+      "127.0.0.1:0",
+      "-orchAddr",
+      `127.0.0.1:${port}`,
+      "-maxTicketEV",
+      FACE.toString(),
+      "-maxTotalEV",
+      (FACE * 10n).toString(),
+      ...chainFlags(await keystoreDataDir(gatewayKey, PASSWORD, "lp-paid-")),
+    ]);
+    const httpAddr = String(
+      (await gw.waitFor((l) => l["msg"] === "gateway HTTP server listening", 30_000))["addr"],
+    );
+    const clip = readFileSync(makeClip({ seconds: 2, width: 320, height: 240 }));
+    const res = await fetch(`http://${httpAddr}/live/killed/0.ts`, { method: "POST", body: clip });
+    expect(res.status, await res.text()).toBe(200);
+    const won = (await (await statusOf(first))()).Pending!;
+    expect(won.Count).toBeGreaterThanOrEqual(1);
+    // Killed before the tickets' params expire: none can have been redeemed.
+    await first.kill();
+    await gw.kill();
+
+    const second = orchestrator();
+    const tickets = await statusOf(second);
+    expect((await tickets()).Pending?.Count).toBe(won.Count);
+    await chain.nextRound();
+    await waitFor(async () => (await tickets()).Redeemed?.Count === won.Count, {
+      what: "every acknowledged ticket redeemed after the restart",
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    const redeemed = await chain.publicClient.getContractEvents({
+      address: chain.dev.contracts.TicketBroker,
+      abi: abis.TicketBroker as Abi,
+      eventName: "WinningTicketRedeemed",
+      // After the block the first test's last redemption may have landed in.
+      fromBlock: since + 1n,
+    });
+    expect(redeemed).toHaveLength(won.Count);
+  }, 120_000);
 });
