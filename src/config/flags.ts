@@ -144,7 +144,7 @@ const FLAG_TABLE = [
       type: "string",
       default: "offchain",
       status: supported,
-      describe: "Network: offchain, arbitrum-one-mainnet, ...",
+      describe: "Network: offchain, arbitrum-one-mainnet, mainnet, or any name (devnet) with -ethController",
     },
     {
       name: "rtmpAddr",
