@@ -137,6 +137,12 @@ export interface OrchestratorConfig {
   secret: string;
   maxSessions: number | "auto";
   startupAvailabilityCheck: boolean;
+  /** -reward as given; null when unset: reward if the account is a registered orchestrator (on a chain). */
+  reward: boolean | null;
+  /** -initializeRound: initialise rounds nobody else has (on a chain). */
+  initializeRound: boolean;
+  /** -initializeRoundMaxDelay in ms: the longest random wait before initialising. */
+  initializeRoundMaxDelayMs: number;
   /** What the orchestrator charges and how tickets are made (used only on a chain). */
   payments: OrchestratorPaymentsConfig;
 }
@@ -646,6 +652,9 @@ function buildNodeConfig(
             secret: orchSecret,
             maxSessions,
             startupAvailabilityCheck: options.bool("startupAvailabilityCheck"),
+            reward: options.isSet("reward") ? options.bool("reward") : null,
+            initializeRound: options.bool("initializeRound"),
+            initializeRoundMaxDelayMs: options.ms("initializeRoundMaxDelay"),
             payments: orchPayments!,
           }
         : null,

@@ -2,6 +2,8 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { NodeConfig } from "../config/resolve.js";
 import { errorMessage } from "../errors/LpError.js";
+import { chainRewardService } from "../eth/RewardService.js";
+import { chainRoundInitializer } from "../eth/RoundInitializer.js";
 import type { ConnectionLimits } from "../http/connectionGuard.js";
 import type { Transcoder } from "../media/transcoder.js";
 import type { RoleContext, RoleParts } from "../node/LpNode.js";
@@ -140,6 +142,13 @@ export async function orchestratorRole(
   // On a chain (its service starts before any role's): the registration as the chain sees it.
   const onChain = ctx.chain ? orchestratorOnChain(ctx.chain, () => orch.serviceUri, ctx.logger) : null;
   if (onChain) services.push(onChain);
+  // Reward once per round (-reward, or a registered orchestrator) and, with -initializeRound,
+  // initialise rounds nobody else has.
+  const reward = ctx.chain ? chainRewardService(ctx.chain, oc.reward, ctx.logger) : null;
+  if (reward) services.push(reward);
+  if (ctx.chain && oc.initializeRound) {
+    services.push(chainRoundInitializer(ctx.chain, oc.initializeRoundMaxDelayMs, ctx.logger));
+  }
   return {
     orchestrator: orch,
     server,
@@ -150,6 +159,7 @@ export async function orchestratorRole(
       s["OrchestratorServiceURI"] = orch.serviceUri;
       s["OrchestratorPort"] = server.port;
       onChain?.status(s);
+      reward?.status(s);
       recipient?.status(s);
       if (pool) {
         s.RegisteredTranscoders = pool.list();
