@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import yargs from "yargs";
 import {
   cycleSegments,
   formatReport,
@@ -10,6 +9,7 @@ import {
   singleProcessRun,
   withWorkDir,
 } from "../bench/bench.js";
+import { subcommandParser } from "../config/sources.js";
 import { errorMessage } from "../errors/LpError.js";
 import { silentLogger } from "../logger/logger.js";
 import { detectCodecs, transcodingCapabilities } from "../media/capabilities.js";
@@ -91,14 +91,7 @@ function readIfFile(path: string): string | null {
 }
 
 async function bench(argv: string[]): Promise<number> {
-  const a = yargs(argv)
-    .help(false)
-    .version(false)
-    .parserConfiguration({
-      "short-option-groups": false,
-      "camel-case-expansion": false,
-      "parse-numbers": false,
-    })
+  const a = subcommandParser(argv)
     .options({
       in: { type: "string", default: "" },
       transcodingOptions: { type: "string", default: "P240p30fps16x9,P360p30fps16x9,P720p30fps16x9" },

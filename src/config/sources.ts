@@ -2,6 +2,22 @@ import yargs from "yargs";
 import { parseBool } from "./coerce.js";
 import { FLAGS, type FlagDef, findFlag, findFlagByEnvName, unknownFlagMessage } from "./flags.js";
 
+/**
+ * A parser for a subcommand's own flags (bench, devnet), with the node's rules: no short-option
+ * groups, no camel-case copies, numbers kept as text for the caller to validate.
+ */
+export function subcommandParser(argv: readonly string[]) {
+  return yargs([...argv])
+    .help(false)
+    .version(false)
+    .parserConfiguration({
+      "short-option-groups": false,
+      "camel-case-expansion": false,
+      "parse-numbers": false,
+      "parse-positional-numbers": false,
+    });
+}
+
 /** Where a setting came from, highest precedence first. */
 export type Source = "flag" | "env" | "file";
 

@@ -16,7 +16,7 @@ import {
 } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
-import yargs from "yargs";
+import { subcommandParser } from "../config/sources.js";
 import { errorMessage, isLpError, LpError } from "../errors/LpError.js";
 import { isAlive } from "../utils/process.js";
 import { livepeerTokenAbi } from "./abis.js";
@@ -104,15 +104,7 @@ export function parseDevnetArgs(
   argv: readonly string[],
   homeDir: string = homedir(),
 ): { options: DevnetOptions; problems: [] } | { options: null; problems: string[]; help?: boolean } {
-  const a = yargs([...argv])
-    .help(false)
-    .version(false)
-    .parserConfiguration({
-      "short-option-groups": false,
-      "camel-case-expansion": false,
-      "parse-numbers": false,
-      "parse-positional-numbers": false,
-    })
+  const a = subcommandParser(argv)
     .options({
       port: { type: "string", default: "8545" },
       dir: { type: "string", default: "" },

@@ -7,6 +7,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { type Address, bytesToHex, getAddress, type Hex, hexToBytes, keccak256 } from "viem";
+import type { OrchestratorPaymentsConfig } from "../config/resolve.js";
 import { errorMessage, LpError } from "../errors/LpError.js";
 import type { Chain } from "../eth/Chain.js";
 import type { Logger } from "../logger/logger.js";
@@ -47,21 +48,8 @@ export const INSUFFICIENT_BALANCE = "Insufficient balance";
 /** The gas price is read again on a new block at most this often. */
 const GAS_PRICE_REFRESH_MS = 5_000;
 
-/** The orchestrator's payment flags, typed (src/config/resolve.ts fills them). */
-export interface RecipientConfig {
-  /** -ticketEV in wei. */
-  ticketEV: bigint;
-  /** -maxFaceValue in wei; 0 means no cap. */
-  maxFaceValue: bigint;
-  /** -pricePerUnit as given ("<number>[currency]"). */
-  pricePerUnit: string;
-  /** -pixelsPerUnit as given. */
-  pixelsPerUnit: string;
-  /** -pricePerGateway JSON ("" for none). */
-  pricePerGateway: string;
-  /** -autoAdjustPrice. */
-  autoAdjustPrice: boolean;
-}
+/** The orchestrator's payment flags, typed: the config section resolve.ts fills. */
+export type RecipientConfig = OrchestratorPaymentsConfig;
 
 /** Options of {@link Recipient}. */
 export interface RecipientOptions extends RecipientConfig {
