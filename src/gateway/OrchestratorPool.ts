@@ -7,6 +7,7 @@ import type { Capabilities, OrchestratorInfo } from "../protocol/gen/lp_rpc_pb.j
 import { type Clock, type ClockTimer, systemClock } from "../utils/clock.js";
 import type { OrchestratorClient } from "./OrchestratorClient.js";
 import type { OrchestratorList } from "./OrchestratorList.js";
+import type { SelectionCandidate } from "./selection.js";
 
 /** go-livepeer's cap on the discovery wait (maxGetOrchestratorCutoffTimeout). */
 const MAX_DISCOVERY_WAIT_MS = 6000;
@@ -27,6 +28,32 @@ export interface OrchSession {
   failed: number;
   /** On a chain: its ticket session, price pinned at discovery and balance. */
   payment?: PaymentSession;
+}
+
+/**
+ * How a pool on a chain picks among orchestrators it has not used yet (go-livepeer's MinLSSelector
+ * with a stake reader), and what it reports back to the on-chain registry cache.
+ */
+export interface PoolSelection {
+  /** The chosen candidate's address (go-livepeer's ProbabilitySelectionAlgorithm), null for none. */
+  choose(candidates: SelectionCandidate[]): string | null;
+  /** An orchestrator skipped at discovery (logged once per reason across every stream). */
+  skipped(uri: string, reason: string): void;
+  /** A GetOrchestrator answer (the registry cache records its price). */
+  observed(uri: string, info: OrchestratorInfo): void;
+}
+
+/** The ticket recipient of a session, lower case (go-livepeer selects by recipient address). */
+function recipientOf(s: OrchSession): string {
+  if (s.payment) return s.payment.recipient.toLowerCase();
+  const raw = s.info.ticketParams?.recipient ?? s.info.address;
+  return `0x${Buffer.from(raw).toString("hex")}`;
+}
+
+/** The price a session's OrchestratorInfo quotes, or null. */
+function priceOf(info: OrchestratorInfo): SelectionCandidate["price"] {
+  const p = info.priceInfo;
+  return p && p.pixelsPerUnit > 0n ? { pricePerUnit: p.pricePerUnit, pixelsPerUnit: p.pixelsPerUnit } : null;
 }
 
 /**
@@ -68,6 +95,8 @@ export class OrchestratorPool {
       caps: Capabilities;
       discoveryTimeoutMs: number;
       blocklist?: string[];
+      /** On a chain: stake, price and random weights for orchestrators not used yet; null offchain. */
+      selection?: PoolSelection | null;
     },
     private readonly deps: {
       client: Pick<OrchestratorClient, "getInfo">;
@@ -155,6 +184,7 @@ export class OrchestratorPool {
           .getInfo(uri, this.options.caps, MAX_DISCOVERY_WAIT_MS)
           .then(async (info) => {
             const latencyMs = this.now() - t0;
+            this.options.selection?.observed(uri, info);
             if (!this.accept(uri, info)) return;
             const payment = await this.acceptPayment(uri, info);
             if (payment === null) return;
@@ -208,7 +238,8 @@ export class OrchestratorPool {
     if (!payments) return undefined;
     const why = await payments.refusal(info);
     if (why) {
-      this.deps.logger.warn({ orchestrator: uri, reason: why }, "skipping orchestrator");
+      if (this.options.selection) this.options.selection.skipped(uri, why);
+      else this.deps.logger.warn({ orchestrator: uri, reason: why }, "skipping orchestrator");
       return null;
     }
     try {
@@ -220,18 +251,30 @@ export class OrchestratorPool {
   }
 
   /**
-   * A session for the next attempt: the last one while it works, else the lowest latency not
-   * suspended and not excluded. Refreshes discovery when nothing is left.
+   * A session for the next attempt: the last one while it works; else, on a chain, one not used
+   * yet drawn by stake, price and chance (go-livepeer's selectUnknownSession); else the lowest
+   * latency not suspended and not excluded. Refreshes discovery when nothing is left.
    */
   async select(exclude: Set<string>, last: string | null): Promise<OrchSession | null> {
     const pick = () => {
       if (last && !exclude.has(last) && this.sessions.has(last) && !this.isSuspended(last))
         return this.sessions.get(last)!;
-      return (
-        [...this.sessions.values()]
-          .filter((s) => !exclude.has(s.uri) && !this.isSuspended(s.uri))
-          .sort((a, b) => a.latencyMs - b.latencyMs)[0] ?? null
+      const usable = [...this.sessions.values()].filter(
+        (s) => !exclude.has(s.uri) && !this.isSuspended(s.uri),
       );
+      const byLatency = (list: OrchSession[]) => list.sort((a, b) => a.latencyMs - b.latencyMs)[0] ?? null;
+      const selection = this.options.selection;
+      if (!selection) return byLatency(usable);
+      const unused = usable.filter((s) => s.ok + s.failed === 0);
+      if (unused.length > 0) {
+        const chosen = selection.choose(
+          unused.map((s) => ({ address: recipientOf(s), price: priceOf(s.info) })),
+        );
+        const s = chosen === null ? undefined : unused.find((u) => recipientOf(u) === chosen);
+        if (s) return s;
+      }
+      // None unused (or none acceptable): those already used, by latency.
+      return byLatency(usable.filter((s) => s.ok + s.failed > 0));
     };
     let s = pick();
     if (!s) {
