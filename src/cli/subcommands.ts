@@ -19,6 +19,7 @@ import { GpuBalancer } from "../media/gpu/GpuBalancer.js";
 import { resolveNvidiaDevices } from "../media/gpu/nvidiaSmi.js";
 import { LocalTranscoder } from "../media/LocalTranscoder.js";
 import { parseTranscodingOptions } from "../media/profiles.js";
+import { OPERATOR_COMMANDS, type OperatorCommand } from "./operator.js";
 
 /** Runs `lp-node <subcommand>`; returns the exit status. */
 export async function runSubcommand(name: string, argv: string[]): Promise<number> {
@@ -29,8 +30,29 @@ export async function runSubcommand(name: string, argv: string[]): Promise<numbe
   if (name === "bench") return bench(argv);
   if (name === "devnet") return devnet(argv);
   if (name === "money") return money(argv);
+  if (Object.hasOwn(OPERATOR_COMMANDS, name)) return operator(name as OperatorCommand, argv);
   process.stderr.write(`lp-node ${name}: not supported yet\n`);
   return 2;
+}
+
+// Loaded only when asked for: the operator commands load the chain code.
+async function operator(name: OperatorCommand, argv: string[]): Promise<number> {
+  const { operatorCommand } = await import("./operator.js");
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await operatorCommand(name, argv, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+      signal: stop.signal,
+    });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }
 
 // Loaded only when asked for: the money command loads the chain code.

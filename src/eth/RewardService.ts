@@ -5,7 +5,7 @@ import type { Service } from "../node/Service.js";
 import type { NodeStatus } from "../node/status.js";
 import { bondingManagerAbi, roundsManagerAbi } from "./abis.js";
 import type { Chain } from "./Chain.js";
-import type { ChainClient } from "./ChainClient.js";
+import type { ChainClient, TranscoderInfo } from "./ChainClient.js";
 import { NO_HINTS, type PoolHints, poolUpdateHints } from "./hints.js";
 import type { RoundState } from "./RoundWatcher.js";
 import type { TxManager } from "./TxManager.js";
@@ -141,25 +141,12 @@ export class RewardService implements Service {
       this.emit({ kind: "skipped", round, reason: "inactive" });
       return;
     }
-    const bm = client.contracts.bondingManager.read;
-    const [pool, maxSize, ep, mintable, totalBonded] = await Promise.all([
-      client.transcoderPool(),
-      bm.getTranscoderPoolMaxSize(),
-      bm.getTranscoderEarningsPoolForRound([self, t.lastActiveStakeUpdateRound]),
-      client.contracts.minter.read.currentMintableTokens(),
-      bm.getTotalBonded(),
-    ]);
-    if (totalBonded === 0n) {
+    const hints = await rewardHints(client, self, t);
+    if (hints === null) {
       this.log.info({ round: round.toString() }, "no rewards to be minted");
       this.emit({ kind: "skipped", round, reason: "nothing-to-mint" });
       return;
     }
-    // The estimate ignores the treasury cut: it only places the node in the pool.
-    const estimate = (mintable * ep[0]) / totalBonded;
-    const hints =
-      pool.length > 0
-        ? poolUpdateHints(pool, self, t.totalStake + estimate, BigInt(pool.length) === maxSize)
-        : { ...NO_HINTS };
     const result = await this.deps.tx.writeContract({
       address: client.addresses.BondingManager,
       abi: bondingManagerAbi,
@@ -198,6 +185,32 @@ export class RewardService implements Service {
   }
 }
 
+/**
+ * The pool hints for rewardWithHint (go-livepeer's eth/client.go Reward): where the orchestrator
+ * lands once the reward it is estimated to mint is added to its stake. Null when the round has
+ * no active stake, so nothing would be minted.
+ */
+export async function rewardHints(
+  client: ChainClient,
+  self: Address,
+  t: TranscoderInfo,
+): Promise<PoolHints | null> {
+  const bm = client.contracts.bondingManager.read;
+  const [pool, maxSize, ep, mintable, totalBonded] = await Promise.all([
+    client.transcoderPool(),
+    bm.getTranscoderPoolMaxSize(),
+    bm.getTranscoderEarningsPoolForRound([self, t.lastActiveStakeUpdateRound]),
+    client.contracts.minter.read.currentMintableTokens(),
+    bm.getTotalBonded(),
+  ]);
+  if (totalBonded === 0n) return null;
+  // The estimate ignores the treasury cut: it only places the node in the pool.
+  const estimate = (mintable * ep[0]) / totalBonded;
+  return pool.length > 0
+    ? poolUpdateHints(pool, self, t.totalStake + estimate, BigInt(pool.length) === maxSize)
+    : { ...NO_HINTS };
+}
+
 /** Waits ms, or less when the signal aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -221,11 +234,20 @@ export function chainRewardService(
   chain: Pick<Chain, "client" | "signer" | "tx" | "rounds">,
   enabled: boolean | null,
   logger: Logger,
+  ethOrchAddr: string | null = null,
 ): Service & { status: (s: NodeStatus) => void } {
   let service: RewardService | null = null;
   return {
     name: "reward",
     async start() {
+      // rewardWithHint pays its caller: with -ethOrchAddr the node's hot key cannot call it for the
+      // orchestrator, so, as go-livepeer, the decision and the call stay with the node's account.
+      if (ethOrchAddr && ethOrchAddr.toLowerCase() !== chain.signer.address.toLowerCase()) {
+        logger.info(
+          { ethOrchAddr, account: chain.signer.address },
+          "reward is called by the account that sends it: the orchestrator at -ethOrchAddr calls its own",
+        );
+      }
       let on = enabled;
       if (on === null) {
         try {

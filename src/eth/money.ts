@@ -36,23 +36,31 @@ export interface MoneyTx {
 
 const UINT256_MAX = (1n << 256n) - 1n;
 const UNITS: Record<string, number> = { "": 0, wei: 0, gwei: 9, eth: 18 };
+/** LPT has 18 decimals like ETH; an integer is its base unit. */
+const LPT_UNITS: Record<string, number> = { "": 0, wei: 0, lpt: 18 };
 /** Long enough for any uint256 with 18 decimals; longer text is refused before any parsing. */
 const MAX_AMOUNT_TEXT = 100;
 
 /**
  * Parses an amount of ETH: an integer of wei ("1000000000"), or a decimal with a "gwei" or "eth"
- * suffix ("0.5eth", "10 gwei"), case-insensitive. Refuses anything else, fractions of a wei,
- * negatives and values above uint256 with a MoneyError naming `name`.
+ * suffix ("0.5eth", "10 gwei"), case-insensitive; with `token` "lpt", an amount of LPT: an integer
+ * of its base unit, or a decimal with "lpt" ("500LPT"). Refuses anything else, fractions of the
+ * base unit, negatives and values above uint256 with a MoneyError naming `name`.
  */
-export function parseAmount(text: string, name: string): bigint {
+export function parseAmount(text: string, name: string, token: "eth" | "lpt" = "eth"): bigint {
   const shown = JSON.stringify(text.slice(0, 40));
-  const bad = (why: string) =>
-    new MoneyError(`invalid ${name} ${shown}: ${why}; give wei as an integer, or a number with eth or gwei`);
+  const units = token === "lpt" ? LPT_UNITS : UNITS;
+  const hint =
+    token === "lpt"
+      ? "give a number with LPT (500LPT), or the base unit (1e-18 LPT) as an integer"
+      : "give wei as an integer, or a number with eth or gwei";
+  const bad = (why: string) => new MoneyError(`invalid ${name} ${shown}: ${why}; ${hint}`);
   if (text.length > MAX_AMOUNT_TEXT) throw bad("too long");
   const m = /^\s*(\d+)(?:\.(\d+))?\s*([a-zA-Z]*)\s*$/.exec(text);
   if (!m) throw bad("not a decimal amount");
   const unit = m[3]!.toLowerCase();
-  const decimals = UNITS[unit];
+  // Own keys only: "1constructor" must not find Object.prototype's.
+  const decimals = Object.hasOwn(units, unit) ? units[unit] : undefined;
   if (decimals === undefined) throw bad(`unknown unit "${m[3]!.slice(0, 10)}"`);
   const frac = (m[2] ?? "").replace(/0+$/, "");
   if (frac.length > decimals) throw bad(decimals === 0 ? "wei has no fractions" : "finer than one wei");

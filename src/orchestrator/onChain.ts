@@ -1,3 +1,4 @@
+import type { Address } from "viem";
 import { errorMessage } from "../errors/LpError.js";
 import type { Chain } from "../eth/Chain.js";
 import type { TranscoderInfo } from "../eth/ChainClient.js";
@@ -24,12 +25,13 @@ export function orchestratorOnChain(
   chain: Chain,
   serviceUri: () => string,
   log: Logger,
-): Service & { status: (s: NodeStatus) => void } {
+  address: () => Address = () => chain.signer.address,
+): Service & { status: (s: NodeStatus) => void; refresh: () => Promise<void> } {
   let info: TranscoderInfo | null = null;
   let unsubscribe: (() => void) | null = null;
   const read = async (first: boolean) => {
     try {
-      const next = await chain.client.transcoderInfo(chain.signer.address);
+      const next = await chain.client.transcoderInfo(address());
       const changed =
         !info ||
         info.status !== next.status ||
@@ -40,12 +42,12 @@ export function orchestratorOnChain(
       if (next.status !== "Registered") {
         log.warn(
           { address: next.address },
-          "this account is not a registered orchestrator: gateways on the chain will not find it",
+          "this account is not a registered orchestrator: gateways on the chain will not find it (lp-node orchestrator activate registers it)",
         );
       } else if (!sameUri(next.serviceURI, serviceUri())) {
         log.warn(
           { registered: next.serviceURI, serving: serviceUri() },
-          "the service URI registered on chain differs from the one this node serves",
+          "the service URI registered on chain differs from the one this node serves; update it with `lp-node orchestrator config --service-uri` or /setOrchestratorConfig",
         );
       } else {
         log.info(
@@ -69,10 +71,13 @@ export function orchestratorOnChain(
       unsubscribe?.();
       unsubscribe = null;
     },
+    refresh: () => read(false),
     status(s) {
       if (!info) return;
       s["OrchestratorOnChain"] = {
         Address: info.address,
+        // The hot key that signs and sends transactions, when -ethOrchAddr names another address.
+        NodeAccount: chain.signer.address,
         Status: info.status,
         Active: info.active,
         TotalStake: info.totalStake.toString(),
