@@ -40,7 +40,9 @@ export const ANVIL_STATE = "anvil-state.json";
 
 // anvil's first default-mnemonic account: publicly known, funded with 10,000 ETH at genesis. It
 // owns the Controller; being public is fine on a local chain and lets anyone script against it.
-const DEPLOYER_KEY: Hex = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/** The devnet deployer's key (anvil's first default account), which owns the Controller. */
+export const DEVNET_DEPLOYER_KEY: Hex = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const DEPLOYER_KEY = DEVNET_DEPLOYER_KEY;
 
 /** One funded devnet account, as written in devnet.json. */
 export interface DevnetAccount {
@@ -65,13 +67,37 @@ export interface DevnetDocument {
 /** Parsed flags of `lp-node devnet`. */
 export interface DevnetOptions {
   port: number;
+  /** Whether --port was given (a cluster with --free-ports keeps a given port). */
+  portGiven: boolean;
   dir: string;
+  /** Funded accounts; with --cluster, the spare ones beyond the nodes' (default 0 there). */
   accounts: number;
   roundLength: number;
   /** Interval mining in seconds; null mines on every transaction. */
   blockTime: number | null;
   json: boolean;
+  /** --cluster: also register orchestrators, fund a gateway and run them as child processes. */
+  cluster: boolean;
+  /** --orchestrators: how many orchestrators the cluster runs. */
+  orchestrators: number;
+  /** --free-ports: any free port where a fixed default is taken, instead of failing. */
+  freePorts: boolean;
+  /** --demo: the cluster's gateway publishes a test stream to itself. */
+  demo: boolean;
+  /** --transcoding-options: the cluster gateway's ladder; "" keeps the node's default. */
+  transcodingOptions: string;
 }
+
+/**
+ * Shortest round a cluster accepts: ticket params expire 40 blocks after they are issued, and
+ * only then is a winning ticket redeemed, yet it must land by the end of the round after the
+ * one it was created in, which can be little more than one round away. 45 leaves a few blocks
+ * for a late round initialisation and the redemption itself; the default (50) leaves ten.
+ */
+export const MIN_CLUSTER_ROUND_LENGTH = 45;
+
+/** Most orchestrators `lp-node devnet --cluster` runs. */
+export const MAX_CLUSTER_ORCHESTRATORS = 16;
 
 /** The streams and signal `lp-node devnet` runs with (the CLI passes the process's). */
 export interface DevnetIO {
@@ -82,6 +108,8 @@ export interface DevnetIO {
   homeDir?: string;
   /** Milliseconds clock for progress lines (injectable for tests). */
   now?: () => number;
+  /** The lp-node entry script a cluster's nodes run (default: this build's cli/main.js). */
+  mainScript?: string;
 }
 
 /** Help text of `lp-node devnet`. */
@@ -91,12 +119,27 @@ export const DEVNET_HELP = `lp-node devnet: run a local Livepeer chain (anvil + 
   --dir <folder>       where devnet.json, keystores and the chain state live
                        (default <datadir>/devnet, datadir ~/.lpData/devnet or -datadir)
   --accounts <n>       funded accounts, each with 1000 ETH, 1000 LPT and a keystore file (default 4, at most ${MAX_DEVNET_ACCOUNTS})
-  --round-length <n>   blocks per round (default ${DEVNET_PARAMS.roundLength})
-  --block-time <s>     mine a block every s seconds (default: one block per transaction)
+  --round-length <n>   blocks per round (default ${DEVNET_PARAMS.roundLength}; at least ${MIN_CLUSTER_ROUND_LENGTH} with --cluster)
+  --block-time <s>     mine a block every s seconds (default: one block per transaction;
+                       1 with --cluster, after its set-up)
   --json               print devnet.json as one line on stdout once the chain is ready
+                       (with --cluster: cluster.json once every node is ready)
   -datadir <folder>    data directory the default --dir lives in
 
 Restarting with the same --dir loads the saved chain instead of deploying a new one.
+
+A paid cluster in one command:
+  --cluster            also register and activate orchestrators (each with a local transcoder and
+                       -reward), fund a gateway's deposit and reserve, start the next round, and run
+                       the nodes as child processes (logs in <dir>/<node>.log); writes
+                       <dir>/cluster.json once every node answers /status. Always a fresh chain;
+                       blocks every second unless --block-time says otherwise. --accounts counts
+                       spare accounts beyond the nodes' (default 0)
+  --orchestrators <n>  orchestrators in the cluster (default 2, at most ${MAX_CLUSTER_ORCHESTRATORS})
+  --free-ports         take any free port where a default one (RPC 8545, gateway RTMP 1935,
+                       HTTP 9935, CLI 5935) is in use, instead of failing
+  --demo               the gateway publishes a test pattern as stream "demo"
+  --transcoding-options <list>  the gateway's rendition ladder (default: the node's)
 `;
 
 /** Parses `lp-node devnet` flags; returns the options or every problem found. */
@@ -106,14 +149,19 @@ export function parseDevnetArgs(
 ): { options: DevnetOptions; problems: [] } | { options: null; problems: string[]; help?: boolean } {
   const a = subcommandParser(argv)
     .options({
-      port: { type: "string", default: "8545" },
+      port: { type: "string", default: "" },
       dir: { type: "string", default: "" },
       datadir: { type: "string", default: "" },
       dataDir: { type: "string", default: "" },
-      accounts: { type: "string", default: "4" },
+      accounts: { type: "string", default: "" },
       "round-length": { type: "string", default: String(DEVNET_PARAMS.roundLength) },
       "block-time": { type: "string", default: "" },
       json: { type: "boolean", default: false },
+      cluster: { type: "boolean", default: false },
+      orchestrators: { type: "string", default: "2" },
+      "free-ports": { type: "boolean", default: false },
+      demo: { type: "boolean", default: false },
+      "transcoding-options": { type: "string", default: "" },
       help: { type: "boolean", default: false },
     })
     .strict(false)
@@ -131,6 +179,11 @@ export function parseDevnetArgs(
     "round-length",
     "block-time",
     "json",
+    "cluster",
+    "orchestrators",
+    "free-ports",
+    "demo",
+    "transcoding-options",
     "help",
   ]);
   const problems = Object.keys(a)
@@ -144,19 +197,59 @@ export function parseDevnetArgs(
     }
     return n;
   };
-  const port = integer("port", last(a.port), 0, 65535);
-  const accounts = integer("accounts", last(a.accounts), 1, MAX_DEVNET_ACCOUNTS);
+  const cluster = a.cluster === true;
+  const portText = last(a.port);
+  const port = integer("port", portText !== "" ? portText : "8545", 0, 65535);
+  const accountsText = last(a.accounts);
+  const accounts = integer(
+    "accounts",
+    accountsText !== "" ? accountsText : cluster ? "0" : "4",
+    cluster ? 0 : 1,
+    MAX_DEVNET_ACCOUNTS,
+  );
+  const orchestrators = integer("orchestrators", last(a.orchestrators), 1, MAX_CLUSTER_ORCHESTRATORS);
+  if (!cluster) {
+    for (const flag of ["orchestrators", "free-ports", "demo", "transcoding-options"]) {
+      if (argv.some((arg) => arg.replace(/^--?/, "").split("=")[0] === flag)) {
+        problems.push(`--${flag} needs --cluster`);
+      }
+    }
+  }
   const roundLength = integer("round-length", last(a["round-length"]), 2, 1_000_000);
+  if (cluster && roundLength < MIN_CLUSTER_ROUND_LENGTH) {
+    problems.push(
+      `--round-length must be at least ${MIN_CLUSTER_ROUND_LENGTH} with --cluster (got ${roundLength}): a ticket is redeemed 40 blocks after it is issued and stays valid only until the end of the round after its own`,
+    );
+  }
   let blockTime: number | null = null;
   const blockTimeText = last(a["block-time"]);
   if (blockTimeText !== "") {
     blockTime = integer("block-time", blockTimeText, 1, 3600);
+  } else if (cluster) {
+    // A cluster's chain must move on its own: rounds pass, reward is called, tickets redeem.
+    blockTime = 1;
   }
   const datadir = last(a.datadir) || last(a.dataDir) || join(homeDir, ".lpData", "devnet");
   const dirText = last(a.dir);
   const dir = resolve(dirText !== "" ? dirText : join(datadir, "devnet"));
   if (problems.length > 0) return { options: null, problems };
-  return { options: { port, dir, accounts, roundLength, blockTime, json: a.json === true }, problems: [] };
+  return {
+    options: {
+      port,
+      portGiven: portText !== "",
+      dir,
+      accounts,
+      roundLength,
+      blockTime,
+      json: a.json === true,
+      cluster,
+      orchestrators,
+      freePorts: a["free-ports"] === true,
+      demo: a.demo === true,
+      transcodingOptions: last(a["transcoding-options"]),
+    },
+    problems: [],
+  };
 }
 
 // A flag given twice arrives as an array; the last one wins, as for the node's flags.
@@ -245,8 +338,8 @@ export function describeDevnet(doc: DevnetDocument, dir: string): string {
   return `${lines.join("\n")}\n`;
 }
 
-// Takes the folder for this process; a live pid in the lock means another devnet uses it.
-function lockDir(dir: string): () => void {
+/** Takes the folder for this process (a live pid in the lock means another devnet uses it); returns the release. */
+export function lockDir(dir: string): () => void {
   const lock = join(dir, "devnet.lock");
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -267,9 +360,9 @@ function lockDir(dir: string): () => void {
 type AnvilRequest = (args: { method: string; params: unknown[] }) => Promise<unknown>;
 
 /** Deploys a fresh devnet on the chain at `rpcUrl` and funds its accounts; returns its document. */
-async function deployFresh(
+export async function deployFresh(
   rpcUrl: string,
-  options: DevnetOptions,
+  options: Pick<DevnetOptions, "accounts" | "dir" | "roundLength">,
   progress: (step: string) => void,
 ): Promise<DevnetDocument> {
   const transport = http(rpcUrl, { retryCount: 0, timeout: 30_000 });
@@ -382,6 +475,11 @@ export async function devnetCommand(argv: readonly string[], io: DevnetIO): Prom
     return 2;
   }
   const options = parsed.options;
+  if (options.cluster) {
+    // Loaded only for a cluster: it brings node processes, ports and HTTP polling with it.
+    const { clusterCommand } = await import("./cluster.js");
+    return clusterCommand(options, io);
+  }
   // Without an injected clock, elapsed time counts from the process start (performance's time
   // origin), so the "ready" line is the whole time from `lp-node devnet` to a ready chain.
   const now = io.now ?? (() => performance.now());

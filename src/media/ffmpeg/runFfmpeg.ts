@@ -82,6 +82,17 @@ export interface SpawnOptions {
   stdin?: boolean;
   /** A stdout pipe to read; otherwise stdout is discarded. */
   stdout?: boolean;
+  /**
+   * A file descriptor (an open log file) that takes the child's stdout and stderr instead of
+   * pipes; the exit's stderr is then empty. For long-lived children with their own log, such as
+   * the nodes of a devnet cluster.
+   */
+  output?: number;
+  /**
+   * Start the child in its own process group, so a terminal's Ctrl-C reaches only its parent,
+   * which then stops it in order (a devnet cluster's nodes).
+   */
+  newProcessGroup?: boolean;
   /** Characters of stderr's tail kept; default 192 Ki. */
   stderrLimit?: number;
   /** Characters of stderr's head kept; default 64 Ki. */
@@ -128,8 +139,13 @@ export function spawnProcess(
     ? [SETPRIV, ["--pdeathsig", options.parentDeathSignal!.replace(/^SIG/, ""), "--", binary, ...args]]
     : [binary, args];
   const child = spawn(file, argv, {
-    stdio: [options.stdin ? "pipe" : "ignore", options.stdout ? "pipe" : "ignore", "pipe"],
+    stdio: [
+      options.stdin ? "pipe" : "ignore",
+      options.output ?? (options.stdout ? "pipe" : "ignore"),
+      options.output ?? "pipe",
+    ],
     env: options.env ?? process.env,
+    detached: options.newProcessGroup === true,
   });
   const limit = options.stderrLimit ?? 192 * 1024;
   const headLimit = options.stderrHeadLimit ?? 64 * 1024;

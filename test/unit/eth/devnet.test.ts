@@ -53,6 +53,9 @@ describe("lp-node devnet routing", () => {
   });
 });
 
+// What a plain devnet (no --cluster) parses the cluster flags to.
+const noCluster = { cluster: false, orchestrators: 2, freePorts: false, demo: false, transcodingOptions: "" };
+
 describe("parseDevnetArgs", () => {
   it("defaults to port 8545, 4 accounts, rounds of 50 blocks, automine, and ~/.lpData/devnet/devnet", () => {
     const r = parseDevnetArgs([], "/home/u");
@@ -64,6 +67,8 @@ describe("parseDevnetArgs", () => {
       roundLength: 50,
       blockTime: null,
       json: false,
+      portGiven: false,
+      ...noCluster,
     });
   });
 
@@ -79,6 +84,8 @@ describe("parseDevnetArgs", () => {
       roundLength: 20,
       blockTime: 2,
       json: true,
+      portGiven: true,
+      ...noCluster,
     });
   });
 
