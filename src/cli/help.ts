@@ -6,7 +6,7 @@ const ROLE_TEXT: Record<(typeof ROLES)[number], string> = {
   gateway: "takes live video in (RTMP, HTTP push), pays orchestrators, serves HLS",
   orchestrator: "advertises capabilities and prices, takes segments, transcodes or hands off",
   transcoder: "does the transcoding: local to an orchestrator, or a worker registering with -orchAddr",
-  redeemer: "redeems winning tickets on-chain (alone)",
+  redeemer: "holds the orchestrator's key, redeems the winning tickets orchestrators hand it (alone)",
   "remote-signer": "holds the key and signs payments for gateways (alone)",
 };
 
@@ -32,6 +32,11 @@ export function helpText(): string {
     "  lp-node bench tickets [flags]            measure ticket verifications per second",
     "  lp-node devnet [flags]                   run a local Livepeer chain (anvil) and write devnet.json",
     "  lp-node money <op> [amounts] [flags]     TicketBroker deposit, reserve, unlock, withdraw (--json; money help)",
+    "  lp-node orchestrator activate|config|list|info [options] [flags]",
+    "                                           register and configure an orchestrator (--json, --node URL)",
+    "  lp-node account|bond|unbond|rebond|withdraw-stake|withdraw-fees|claim-earnings|reward|",
+    "          initialize-round|transfer|request-tokens [args] [flags]",
+    "                                           staking and rounds; `lp-node orchestrator --help` lists them all",
     "",
     "Roles (--mode, comma-separated or repeated; go-livepeer's -gateway, -orchestrator, ... work too):",
     ...ROLES.map((r) => `  ${r.padEnd(15)} ${ROLE_TEXT[r]}`),
@@ -47,8 +52,10 @@ export function helpText(): string {
     "                  otherwise; -orchListenAddr sets it in every mode (a standalone orchestrator also",
     "                  takes -httpAddr, as go-livepeer). CLI 127.0.0.1:7935",
     "  transcoder      nothing but CLI 127.0.0.1:6935 when standalone (it dials -orchAddr)",
-    "  redeemer        CLI 127.0.0.1:7935 (the role is not supported yet)",
-    "  remote-signer   CLI 127.0.0.1:3935 (the role is not supported yet)",
+    "  redeemer        gRPC over TLS 127.0.0.1:8935 (-httpAddr; orchestrators reach it with -redeemerAddr),",
+    "                  CLI 127.0.0.1:7935",
+    "  remote-signer   plain-HTTP JSON API 127.0.0.1:8935 (-httpAddr; a public address needs",
+    "                  -remoteSignerWebhookUrl or -remoteSignerAllowNoAuth), CLI 127.0.0.1:3935",
     "A combined node uses the first role's CLI port (gateway, then orchestrator).",
   ];
   const groups = new Map<string, FlagDef[]>();

@@ -7,18 +7,28 @@ import { chainConfigFromOptions } from "../eth/networks.js";
 import { isLoopbackHost } from "../http/net.js";
 import { parseTranscodingOptions, type VideoProfile } from "../media/profiles.js";
 import { Rat } from "../payments/rat.js";
+import {
+  normalizeRemoteSignerUrl,
+  parseHeaderList,
+  type RemoteSignerConfig,
+  resolveRemoteSigner,
+} from "../signer/config.js";
 import { defaultAddr, formatHostPort, type HostPort, parseHostPort } from "./addresses.js";
 import { coerce, parseDuration } from "./coerce.js";
 import { FLAGS, type FlagDef, type FlagName, type FlagValue, findFlag } from "./flags.js";
 import { parseArgv, parseConfigFile, parseEnv, type RawSetting, type Source } from "./sources.js";
 
-/** Gateway flags that only act on a chain (payments). */
+/** Gateway flags that only act on a chain (payments, selection). */
 const GATEWAY_CHAIN_FLAGS: readonly FlagName[] = [
   "maxTicketEV",
   "maxTotalEV",
   "depositMultiplier",
   "maxPricePerUnit",
   "maxPricePerCapability",
+  "selectStakeWeight",
+  "selectPriceWeight",
+  "selectRandFreq",
+  "selectPriceExpFactor",
 ];
 
 /** The five roles of a node. */
@@ -82,7 +92,7 @@ export class Options {
 /** One listening socket of the node and the flag that chose its address (logged at start). */
 export interface ListenerConfig {
   /** cli (admin API), http (gateway media), rtmp (gateway ingest) or orchestrator (TLS port). */
-  name: "cli" | "http" | "rtmp" | "orchestrator";
+  name: "cli" | "http" | "rtmp" | "orchestrator" | "signer" | "redeemer";
   addr: HostPort;
   /** The flag whose value, or whose default, chose this address, e.g. "-cliAddr". */
   flag: string;
@@ -123,6 +133,11 @@ export interface GatewayConfig {
   maxPricePerUnit: string;
   pixelsPerUnit: string;
   maxPricePerCapability: string;
+  /** On a chain: -selectStakeWeight, -selectPriceWeight, -selectRandFreq and -selectPriceExpFactor. */
+  selection: { stakeWeight: number; priceWeight: number; randWeight: number; priceExpFactor: number };
+  /** -remoteSignerUrl normalised ("" for none) and -remoteSignerHeaders parsed (never logged). */
+  remoteSignerUrl: string;
+  remoteSignerHeaders: Record<string, string>;
 }
 
 /** What the orchestrator role reads, typed and validated. */
@@ -145,6 +160,16 @@ export interface OrchestratorConfig {
   initializeRoundMaxDelayMs: number;
   /** What the orchestrator charges and how tickets are made (used only on a chain). */
   payments: OrchestratorPaymentsConfig;
+  /** -redeemerAddr as https://host:port (default port 8935); "" redeems locally. */
+  redeemerAddr: string;
+}
+
+/** What the redeemer role reads. */
+export interface RedeemerConfig {
+  /** gRPC (TLS) listen address, -httpAddr (default 127.0.0.1:8935). */
+  listenAddr: HostPort;
+  /** -ethOrchAddr: the ticket recipient it accepts and redeems for; "" = the node's account. */
+  ethOrchAddr: string;
 }
 
 /** The orchestrator's payment flags, checked (-ticketEV, -maxFaceValue, prices). */
@@ -158,6 +183,8 @@ export interface OrchestratorPaymentsConfig {
   /** -pricePerGateway JSON ("" for none). */
   pricePerGateway: string;
   autoAdjustPrice: boolean;
+  /** -ethOrchAddr: the registered orchestrator tickets are made out to; "" = the node's account. */
+  ethOrchAddr: string;
 }
 
 /** What the transcoder role reads, typed and validated. */
@@ -189,6 +216,8 @@ export interface NodeConfig {
   gateway: GatewayConfig | null;
   orchestrator: OrchestratorConfig | null;
   transcoder: TranscoderConfig | null;
+  redeemer: RedeemerConfig | null;
+  remoteSigner: RemoteSignerConfig | null;
   /** The chain and account when -network is not offchain; null offchain. */
   chain: ChainSettings | null;
   warnings: string[];
@@ -202,7 +231,24 @@ export type ResolveResult =
   | { kind: "error"; problems: string[] };
 
 /** Subcommands handled outside the node (each parses its own flags). */
-export const SUBCOMMANDS = ["bench", "devnet", "money"] as const;
+export const SUBCOMMANDS = [
+  "bench",
+  "devnet",
+  "money",
+  // The operator commands (src/cli/operator.ts).
+  "orchestrator",
+  "account",
+  "bond",
+  "unbond",
+  "rebond",
+  "withdraw-stake",
+  "withdraw-fees",
+  "claim-earnings",
+  "reward",
+  "initialize-round",
+  "transfer",
+  "request-tokens",
+] as const;
 
 /**
  * Parse and merge argv, env and config file (flag > env > file > defaults), then validate
@@ -483,6 +529,18 @@ function buildNodeConfig(
       problems.push(
         `-depositMultiplier must be greater than 0, but ${dm} provided. Restart the node with a valid value for -depositMultiplier`,
       );
+    // go-livepeer checks the selection weights on a chain only (its text).
+    const [sw, pw, rw] = (["selectStakeWeight", "selectPriceWeight", "selectRandFreq"] as const).map((f) =>
+      options.num(f),
+    ) as [number, number, number];
+    if (!(Math.abs(sw + pw + rw - 1) <= 0.0001))
+      problems.push(
+        `Incorrect parameters for selection algorithm, err=sum of selection algorithm weights must be 1.0, stakeWeight=${sw}, priceWeight=${pw}, randWeight=${rw}`,
+      );
+    if (!(options.num("selectPriceExpFactor") > 0))
+      problems.push(
+        `-selectPriceExpFactor must be greater than 0, provided ${options.num("selectPriceExpFactor")}`,
+      );
     const max = options.str("maxPricePerUnit");
     if (!/^(\d+(\.\d+)?)([A-z][A-z0-9]*)?$/.test(max))
       problems.push(
@@ -553,6 +611,29 @@ function buildNodeConfig(
   const cliDefaultPort = isG ? 5935 : isO ? 7935 : isT ? 6935 : roles.has("remote-signer") ? 3935 : 7935;
   const gatewayHttpAddr = isG ? listen("http", "httpAddr", "127.0.0.1", 9935) : null;
   const rtmpAddr = isG ? listen("rtmp", "rtmpAddr", "127.0.0.1", 1935) : null;
+  const signerAddr = roles.has("remote-signer") ? listen("signer", "httpAddr", "127.0.0.1", 8935) : null;
+  const remoteSigner = signerAddr ? resolveRemoteSigner(options, signerAddr, problems) : null;
+  let remoteSignerUrl = "";
+  const signerHeaders = parseHeaderList(options.str("remoteSignerHeaders"), "remoteSignerHeaders");
+  if (isG && options.str("remoteSignerUrl") !== "") {
+    const u = normalizeRemoteSignerUrl(options.str("remoteSignerUrl"));
+    if ("problem" in u) problems.push(u.problem);
+    else remoteSignerUrl = u.url;
+    if (signerHeaders.problem) problems.push(signerHeaders.problem);
+  }
+  const redeemerListen = roles.has("redeemer")
+    ? listen("redeemer", "httpAddr", "127.0.0.1", 8935, {
+        value: options.str("httpAddr").replace(/^https:\/\//, ""),
+      })
+    : null;
+  const redeemerAddr = isO ? redeemerUrl(options.str("redeemerAddr"), problems) : "";
+  if (options.str("redeemerAddr") !== "" && (!isO || network === "offchain"))
+    warnings.push("-redeemerAddr has no effect without the orchestrator role on a chain");
+  const redeemerRecipient = options.str("ethOrchAddr").trim();
+  if (redeemerListen && redeemerRecipient !== "" && !/^0x[0-9a-fA-F]{40}$/.test(redeemerRecipient))
+    problems.push(
+      `-ethOrchAddr must be an Ethereum address (0x and 40 hex digits), provided ${redeemerRecipient}`,
+    );
   let orchListen: HostPort | null = null;
   const advertised = serviceUri ?? nodes[0] ?? null;
   if (isO && advertised !== null) {
@@ -642,8 +723,18 @@ function buildNodeConfig(
             maxPricePerUnit: options.str("maxPricePerUnit"),
             pixelsPerUnit: options.str("pixelsPerUnit"),
             maxPricePerCapability: options.str("maxPricePerCapability"),
+            selection: {
+              stakeWeight: options.num("selectStakeWeight"),
+              priceWeight: options.num("selectPriceWeight"),
+              randWeight: options.num("selectRandFreq"),
+              priceExpFactor: options.num("selectPriceExpFactor"),
+            },
+            remoteSignerUrl,
+            remoteSignerHeaders: signerHeaders.headers,
           }
         : null,
+      remoteSigner,
+      redeemer: redeemerListen ? { listenAddr: redeemerListen, ethOrchAddr: redeemerRecipient } : null,
       orchestrator: isO
         ? {
             listenAddr: orchListen!,
@@ -656,6 +747,7 @@ function buildNodeConfig(
             initializeRound: options.bool("initializeRound"),
             initializeRoundMaxDelayMs: options.ms("initializeRoundMaxDelay"),
             payments: orchPayments!,
+            redeemerAddr,
           }
         : null,
       chain: chainResult.config
@@ -710,7 +802,12 @@ function orchestratorPayments(
     pixelsPerUnit: options.str("pixelsPerUnit"),
     pricePerGateway: options.str("pricePerGateway"),
     autoAdjustPrice: options.bool("autoAdjustPrice"),
+    ethOrchAddr: options.str("ethOrchAddr").trim(),
   };
+  if (out.ethOrchAddr !== "" && !/^0x[0-9a-fA-F]{40}$/.test(out.ethOrchAddr))
+    problems.push(
+      `-ethOrchAddr must be an Ethereum address (0x and 40 hex digits), provided ${out.ethOrchAddr}`,
+    );
   // The same patterns as src/payments/pricing.ts, which the config layer does not load (it pulls
   // in chain code); -pricePerGateway's JSON is checked when payments start.
   if (!/^\d{1,30}$/.test(out.pixelsPerUnit.trim()) || /^0+$/.test(out.pixelsPerUnit.trim()))
@@ -721,6 +818,22 @@ function orchestratorPayments(
       `-pricePerUnit must be a valid integer with an optional currency, provided ${out.pricePerUnit}`,
     );
   return out;
+}
+
+/** -redeemerAddr as https://host:port: go-livepeer's default port 8935; TLS only (the redeemer serves no plaintext). */
+function redeemerUrl(value: string, problems: string[]): string {
+  const v = value.trim();
+  if (v === "") return "";
+  try {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v) && !/^https:\/\//i.test(v))
+      throw new Error("the scheme must be https");
+    const u = new URL(/^https:\/\//i.test(v) ? v : `https://${v}`);
+    if (u.pathname !== "/" || u.search !== "" || u.username !== "") throw new Error("give only host[:port]");
+    return `https://${u.hostname}:${u.port || "8935"}`;
+  } catch (err) {
+    problems.push(`-redeemerAddr: "${v}" is not a redeemer address (host[:port]): ${errorMessage(err)}`);
+    return "";
+  }
 }
 
 /** RFC 1123 host names (a trailing dot allowed). */

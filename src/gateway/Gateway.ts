@@ -9,7 +9,7 @@ import type { MemoryStore } from "../storage/MemoryStore.js";
 import { type Clock, type ClockTimer, systemClock } from "../utils/clock.js";
 import { jobCapabilities, type OrchestratorClient, SubmitError } from "./OrchestratorClient.js";
 import type { OrchestratorList } from "./OrchestratorList.js";
-import { OrchestratorPool, type OrchSession } from "./OrchestratorPool.js";
+import { OrchestratorPool, type OrchSession, type PoolSelection } from "./OrchestratorPool.js";
 import { StreamPlaylists } from "./Playlists.js";
 import type { StreamAuth } from "./StreamAuth.js";
 
@@ -27,6 +27,8 @@ export interface GatewayOptions {
   discoveryTimeoutMs: number;
   blocklist: string[];
   minVersion: string;
+  /** On a chain: go-livepeer's stake/price/random selection for every stream's pool. */
+  selection?: PoolSelection | null;
   streamIdleMs?: number;
   endedRetentionMs?: number;
 }
@@ -187,6 +189,7 @@ export class Gateway {
           caps,
           discoveryTimeoutMs: this.options.discoveryTimeoutMs,
           blocklist: this.options.blocklist,
+          selection: this.options.selection ?? null,
         },
         {
           client: this.deps.client,
@@ -267,8 +270,11 @@ export class Gateway {
           profiles: s.profiles,
           caps: s.caps,
           signal: this.stopping.signal,
-          payment: paid?.header,
-          sign: payments ? (md) => payments.segmentSig(md) : undefined,
+          // Read when the request is built, after sign(): a remote signer fills it in there.
+          get payment() {
+            return paid?.header;
+          },
+          sign: payments ? (md) => payments.segmentSig(md, paid) : undefined,
         });
         if (paid) {
           payments?.onResult(

@@ -75,7 +75,14 @@ export class WebhookOrchestrators implements OrchestratorList {
   constructor(
     private readonly url: string,
     private readonly extra: () => string[],
-    private readonly deps: { logger: Logger; http: HttpClient; now?: () => number; refreshMs?: number },
+    private readonly deps: {
+      logger: Logger;
+      http: HttpClient;
+      now?: () => number;
+      refreshMs?: number;
+      /** Sent on every request (a remote signer's discovery gets -remoteSignerHeaders). */
+      headers?: Record<string, string>;
+    },
   ) {}
 
   known(): string[] {
@@ -94,6 +101,7 @@ export class WebhookOrchestrators implements OrchestratorList {
   private async fetchList(): Promise<string[]> {
     try {
       const res = await this.deps.http.request(this.url, {
+        headers: this.deps.headers,
         timeoutMs: WEBHOOK_TIMEOUT_MS,
         maxResponseBytes: WEBHOOK_MAX_BYTES,
         timeoutText: "orchestrator webhook timed out",

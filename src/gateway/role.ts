@@ -10,7 +10,7 @@ import { MemoryStore } from "../storage/MemoryStore.js";
 import { DemoPublisher } from "./DemoPublisher.js";
 import { Gateway } from "./Gateway.js";
 import { GatewayServer } from "./GatewayServer.js";
-import { OrchestratorClient } from "./OrchestratorClient.js";
+import { jobCapabilities, OrchestratorClient } from "./OrchestratorClient.js";
 import { type OrchestratorList, StaticOrchestrators, WebhookOrchestrators } from "./OrchestratorList.js";
 import { parseOrchAddrs } from "./OrchestratorPool.js";
 import { RtmpIngest } from "./RtmpIngest.js";
@@ -90,8 +90,13 @@ async function gatewayPayments(
 /** Builds the gateway role: HTTP push ingest, orchestrator selection (paid on a chain), HLS output. */
 export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise<RoleParts> {
   const g = config.gateway!;
-  const paid = await gatewayPayments(config, ctx);
-  const payments = paid?.payments ?? null;
+  // -remoteSignerUrl: the signer holds the key and deposit (loaded only when set).
+  const signerHttp = new HttpClient({ insecureTls: false });
+  const remote = g.remoteSignerUrl
+    ? (await import("./RemoteSigner.js")).remoteSignerPayments(g, signerHttp, ctx.logger)
+    : null;
+  const paid = remote ? null : await gatewayPayments(config, ctx);
+  const payments = remote?.payments ?? paid?.payments ?? null;
   const profiles = g.profiles;
   // A local orchestrator in the same process joins the pool, at the URI it advertises once
   // started (with -serviceAddr port 0 the bound port is known only then).
@@ -103,11 +108,40 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
   // Webhooks are ordinary web services: their certificates are checked (orchestrators' are not).
   const webhookHttp = new HttpClient({ insecureTls: false });
   const client = new OrchestratorClient(payments ? { creds: () => payments.orchestratorRequestCreds() } : {});
+  remote?.payments.setInfoRefresher((uri) =>
+    client.getInfo(uri, jobCapabilities(profiles, g.orchMinLivepeerVersion), 2500),
+  );
   const webhook = g.orchWebhookUrl;
+  // On a chain the registry cache runs even when -orchWebhookUrl or -orchAddr names the
+  // candidates (they take precedence, as in go-livepeer): selection weighs stakes from it.
+  const chain = ctx.chain;
+  const onChain = chain
+    ? (await import("./OnChainOrchestrators.js")).onChainDiscovery(
+        chain,
+        {
+          discovery: !webhook && !g.orchAddr,
+          extra: local,
+          datadir: config.datadir,
+          weights: g.selection,
+          maxPrice: () => payments?.maxPrice() ?? null,
+          getInfo: (uri) => client.getInfo(uri, jobCapabilities(profiles, g.orchMinLivepeerVersion), 3000),
+        },
+        ctx.logger.child({ module: "discovery" }),
+      )
+    : null;
   let orchestrators: OrchestratorList;
   if (webhook) {
     // go-livepeer: the webhook takes precedence over -orchAddr.
     orchestrators = new WebhookOrchestrators(webhook, local, { logger: ctx.logger, http: webhookHttp });
+  } else if (remote && !g.orchAddr) {
+    // go-livepeer: without -orchAddr the remote signer's discovery lists the orchestrators.
+    orchestrators = new WebhookOrchestrators(`${g.remoteSignerUrl}/discover-orchestrators`, local, {
+      logger: ctx.logger,
+      http: signerHttp,
+      headers: g.remoteSignerHeaders,
+    });
+  } else if (onChain && !g.orchAddr) {
+    orchestrators = onChain.registry;
   } else {
     const orchUris = g.orchAddr ? parseOrchAddrs(g.orchAddr) : [];
     if (orchUris.length === 0 && !config.roles.includes("orchestrator"))
@@ -132,6 +166,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       discoveryTimeoutMs: g.discoveryTimeoutMs,
       blocklist: g.orchBlocklist,
       minVersion: g.orchMinLivepeerVersion,
+      selection: onChain?.selection ?? null,
     },
     {
       logger: ctx.logger,
@@ -206,15 +241,18 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
     : [];
   return {
     services: [
-      ...paymentServices,
+      // The remote signer replaces the local key's payments and their chain reads.
+      ...(remote ? [remote.service] : paymentServices),
       {
         // First to start, last to stop: ingest still draining can reach orchestrators.
         name: "gateway-http-clients",
         async start() {},
         async stop() {
-          await Promise.all([client.close(), webhookHttp.close()]);
+          await Promise.all([client.close(), webhookHttp.close(), signerHttp.close()]);
         },
       },
+      // After the payments (its GetOrchestrator calls carry the sender's signature), before ingest.
+      ...(onChain ? [onChain.registry] : []),
       server,
       rtmp,
       ...demo,
@@ -230,6 +268,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
     ],
     status: (s) => {
       s.OrchestratorPool = orchestrators.known();
+      if (onChain) s["RegisteredOrchestrators"] = onChain.registry.status();
       const streams: Record<string, unknown> = {};
       const suspended = new Set<string>();
       // Every stream has its own pool: each is listed under its stream, and the top-level
@@ -275,6 +314,7 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       s.OrchestratorPoolInfos = [...infos.values()];
       s["Streams"] = streams;
       s["SuspendedOrchestrators"] = [...suspended];
+      if (remote) s["Sender"] = remote.payments.status();
       if (paid) {
         // The -maxPricePerUnit ceiling in wei per pixel as it stands now (it follows the price feed).
         const max = paid.maxPrices.maxPrice();

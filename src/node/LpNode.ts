@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import type { NodeConfig, Role } from "../config/resolve.js";
 import { errorMessage } from "../errors/LpError.js";
 import type { Chain } from "../eth/Chain.js";
+import type { OrchestratorStakingHooks } from "../eth/staking.js";
 import { type CliRoute, CliServer } from "../http/cliServer.js";
 import type { Logger } from "../logger/logger.js";
 import { ChildProcesses } from "../media/ffmpeg/runFfmpeg.js";
@@ -22,6 +23,8 @@ export interface RoleParts {
 export interface SharedParts {
   /** The URI this node's orchestrator advertises once started (combined roles; port 0 resolves at start). */
   orchestratorUri?: () => string;
+  /** On a chain: what the operator routes may change on this node's orchestrator (its price, its address). */
+  orchestratorStaking?: OrchestratorStakingHooks;
 }
 
 /** Builds one role's parts; the node passes what earlier roles exposed through `shared`. */
@@ -121,6 +124,10 @@ export class LpNode {
         // The operator's ticket-broker money routes (/fundDeposit, /senderInfo...) exist on any chain node.
         const { moneyRoutes } = await import("../eth/money.js");
         routes.push(...moneyRoutes(c));
+        // Staking and orchestrator registration (/bond, /activateOrchestrator...); the orchestrator
+        // role, built below, hands over its price and address through `shared`.
+        const { stakingRoutes } = await import("../eth/staking.js");
+        routes.push(...stakingRoutes(c, { orchestrator: () => shared.orchestratorStaking ?? null }));
       }
       for (const role of config.roles) {
         const factory = this.deps.roles?.[role] ?? plannedRole(role);

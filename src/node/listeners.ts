@@ -53,6 +53,8 @@ const BOUND_PORT_FIELD: Record<ListenerConfig["name"], string | null> = {
   http: "GatewayHTTPPort",
   rtmp: "GatewayRTMPPort",
   orchestrator: "OrchestratorPort",
+  signer: "SignerPort",
+  redeemer: "RedeemerPort",
 };
 
 /** Each listener's address with the port actually bound, for /status and the start-up log. */

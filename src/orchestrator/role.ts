@@ -8,6 +8,7 @@ import type { ConnectionLimits } from "../http/connectionGuard.js";
 import type { Transcoder } from "../media/transcoder.js";
 import type { RoleContext, RoleParts } from "../node/LpNode.js";
 import type { Service } from "../node/Service.js";
+import type { RedeemerClientOptions } from "../payments/RedeemerClient.js";
 import { AuthTokens } from "../protocol/authToken.js";
 import { Orchestrator as OrchestratorService } from "../protocol/gen/lp_rpc_pb.js";
 import { MemoryStore } from "../storage/MemoryStore.js";
@@ -27,6 +28,8 @@ export interface OrchestratorLimits {
   maxGrpcMessageBytes?: number;
   /** Redemption retry timings on a chain (tests shorten them). */
   recipient?: { initialBackoffMs?: number; maxBackoffMs?: number };
+  /** Remote redeemer timings (tests shorten them). */
+  redeemer?: Partial<Omit<RedeemerClientOptions, "url" | "datadir">>;
 }
 
 /**
@@ -70,7 +73,17 @@ export async function orchestratorRole(
   const recipient = ctx.chain
     ? new (await import("../payments/Recipient.js")).Recipient(
         { ...oc.payments, datadir: config.datadir, ...limits.recipient },
-        { chain: ctx.chain, logger: ctx.logger },
+        {
+          chain: ctx.chain,
+          logger: ctx.logger,
+          // -redeemerAddr: winning tickets and max floats go through a remote redeemer.
+          redeemer: oc.redeemerAddr
+            ? new (await import("../payments/RedeemerClient.js")).RedeemerClient(
+                { url: oc.redeemerAddr, datadir: config.datadir, ...limits.redeemer },
+                { logger: ctx.logger },
+              )
+            : null,
+        },
       )
     : null;
   orchestrator = new Orchestrator(
@@ -140,11 +153,32 @@ export async function orchestratorRole(
     services.push(availabilityCheck(() => orch.serviceUri, config, ctx));
   }
   // On a chain (its service starts before any role's): the registration as the chain sees it.
-  const onChain = ctx.chain ? orchestratorOnChain(ctx.chain, () => orch.serviceUri, ctx.logger) : null;
+  // -ethOrchAddr: the registration read is the on-chain orchestrator's, not the hot key's.
+  const onChain =
+    ctx.chain && recipient
+      ? orchestratorOnChain(
+          ctx.chain,
+          () => orch.serviceUri,
+          ctx.logger,
+          () => recipient.address,
+        )
+      : null;
+  if (recipient) {
+    // The operator routes (/setOrchestratorConfig, /activateOrchestrator) set the price here.
+    ctx.shared.orchestratorStaking = {
+      get address() {
+        return recipient.address;
+      },
+      setPrice: (pricePerUnit, pixelsPerUnit) => recipient.setPrice(pricePerUnit, pixelsPerUnit),
+      changed: () => void onChain?.refresh(),
+    };
+  }
   if (onChain) services.push(onChain);
   // Reward once per round (-reward, or a registered orchestrator) and, with -initializeRound,
   // initialise rounds nobody else has.
-  const reward = ctx.chain ? chainRewardService(ctx.chain, oc.reward, ctx.logger) : null;
+  const reward = ctx.chain
+    ? chainRewardService(ctx.chain, oc.reward, ctx.logger, oc.payments.ethOrchAddr || null)
+    : null;
   if (reward) services.push(reward);
   if (ctx.chain && oc.initializeRound) {
     services.push(chainRoundInitializer(ctx.chain, oc.initializeRoundMaxDelayMs, ctx.logger));

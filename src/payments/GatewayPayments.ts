@@ -309,13 +309,19 @@ export class GatewayPayments {
     handle.update.complete();
   }
 
-  /** SegData.sig: the gateway's signature over the segment's flattened metadata. */
-  async segmentSig(md: {
-    manifestId: string;
-    seq: number;
-    hash: Uint8Array;
-    profileNames: string[];
-  }): Promise<Uint8Array> {
+  /**
+   * SegData.sig: the gateway's signature over the segment's flattened metadata. `_handle` is the
+   * segment's payment (a remote signer signs both in one call; the local key needs neither).
+   */
+  async segmentSig(
+    md: {
+      manifestId: string;
+      seq: number;
+      hash: Uint8Array;
+      profileNames: string[];
+    },
+    _handle?: SegmentPaymentHandle | null,
+  ): Promise<Uint8Array> {
     const flat = segmentFlatten({
       manifestId: Buffer.from(md.manifestId, "utf8"),
       seq: BigInt(md.seq),

@@ -6,7 +6,7 @@
  * chain; it starts after the chain layer and before the orchestrator's port opens.
  */
 import { create } from "@bufbuild/protobuf";
-import { type Address, bytesToHex, getAddress, type Hex, hexToBytes, keccak256 } from "viem";
+import { type Address, bytesToHex, getAddress, type Hash, type Hex, hexToBytes, keccak256 } from "viem";
 import type { OrchestratorPaymentsConfig } from "../config/resolve.js";
 import { errorMessage, LpError } from "../errors/LpError.js";
 import type { Chain } from "../eth/Chain.js";
@@ -39,7 +39,7 @@ import { SigVerifier } from "./sig.js";
 import { TicketStore } from "./TicketStore.js";
 import { bytesToBigint, minimalBytes, ticketEV } from "./ticket.js";
 import { TicketParamsMaker } from "./ticketParams.js";
-import type { Ticket, TicketParams } from "./types.js";
+import type { SignedTicket, Ticket, TicketParams } from "./types.js";
 import { SenderNonceTracker, TicketValidator } from "./validator.js";
 
 /** go-livepeer's answer to a segment whose session has too little credit. */
@@ -112,12 +112,22 @@ export function ticketParamsToWire(p: TicketParams): WireTicketParams {
   });
 }
 
+/**
+ * A remote redeemer (RedeemerClient, -redeemerAddr): winning tickets and max floats go through it
+ * instead of the local redemption queue and sender monitor.
+ */
+export interface RemoteRedeemer extends Service {
+  add(ticket: SignedTicket): Promise<{ hash: Hash; inserted: boolean }>;
+  maxFloat(sender: Address, fallback?: () => Promise<bigint>): Promise<bigint>;
+  status(s: NodeStatus): void;
+}
+
 interface Parts {
   db: SqliteDb;
   store: TicketStore;
   balances: AddressBalances;
   monitor: SenderMonitor;
-  queue: RedemptionQueue;
+  queue: Pick<RedemptionQueue, "add" | "start" | "stop">;
   maker: TicketParamsMaker;
   validator: TicketValidator;
   pricing: OrchestratorPricing;
@@ -141,14 +151,21 @@ export class Recipient implements Service {
 
   constructor(
     private readonly options: RecipientOptions,
-    private readonly deps: { chain: Chain; logger: Logger },
+    private readonly deps: { chain: Chain; logger: Logger; redeemer?: RemoteRedeemer | null },
   ) {
     this.log = deps.logger.child({ module: "recipient" });
   }
 
-  /** The ticket recipient: the node's account. */
+  /** The ticket recipient: -ethOrchAddr when given (a registered orchestrator), else the node's account. */
   get address(): Address {
-    return this.deps.chain.signer.address;
+    const o = this.options.ethOrchAddr;
+    return o ? getAddress(o.toLowerCase()) : this.deps.chain.signer.address;
+  }
+
+  /** Replaces the default price (the CLI's setOrchestratorConfig); a bad price throws PricingError. */
+  async setPrice(pricePerUnit: string, pixelsPerUnit: string): Promise<void> {
+    const price = await orchestratorBasePrice({ pricePerUnit, pixelsPerUnit }, this.deps.chain.priceFeed);
+    this.ready().pricing.setDefaultPrice(price);
   }
 
   /**
@@ -197,10 +214,16 @@ export class Recipient implements Service {
         { recipient },
         { chain: chain.client, rounds: chain.rounds, events: chain.blocks, logger: this.log },
       );
+      const redeemer = this.deps.redeemer ?? null;
       const rand = new RecipientRandSource();
       const maker = new TicketParamsMaker(
         { recipient, ev: o.ticketEV, redeemGas, maxFaceValue: o.maxFaceValue },
-        { clock: chain.rounds, gasPrice: () => this.gasPrice, maxFloat: (s) => monitor.maxFloat(s), rand },
+        {
+          clock: chain.rounds,
+          gasPrice: () => this.gasPrice,
+          maxFloat: (s) => (redeemer ? redeemer.maxFloat(s, () => monitor.maxFloat(s)) : monitor.maxFloat(s)),
+          rand,
+        },
       );
       const nonces = new SenderNonceTracker();
       const verifier = this.verifier;
@@ -212,23 +235,25 @@ export class Recipient implements Service {
         { defaultPrice: basePrice, gatewayPrices, autoAdjustPrice: o.autoAdjustPrice },
         { txCostMultiplier: (s) => maker.txCostMultiplier(s), balances },
       );
-      const queue = new RedemptionQueue(
-        {
-          ticketBroker: chain.client.addresses.TicketBroker,
-          redeemGas,
-          initialBackoffMs: o.initialBackoffMs,
-          maxBackoffMs: o.maxBackoffMs,
-        },
-        {
-          store,
-          chain: redemptionChain(chain.client.publicClient, chain.client.addresses.TicketBroker),
-          tx: chain.tx,
-          funds: monitor,
-          rounds: chain.rounds,
-          blocks: chain.blocks,
-          logger: this.log,
-        },
-      );
+      const queue =
+        redeemer ??
+        new RedemptionQueue(
+          {
+            ticketBroker: chain.client.addresses.TicketBroker,
+            redeemGas,
+            initialBackoffMs: o.initialBackoffMs,
+            maxBackoffMs: o.maxBackoffMs,
+          },
+          {
+            store,
+            chain: redemptionChain(chain.client.publicClient, chain.client.addresses.TicketBroker),
+            tx: chain.tx,
+            funds: monitor,
+            rounds: chain.rounds,
+            blocks: chain.blocks,
+            logger: this.log,
+          },
+        );
       await this.refreshGasPrice();
       await this.readActivity();
       for (const service of [balances, monitor, queue]) {
@@ -486,5 +511,6 @@ export class Recipient implements Service {
     s["SendersMonitored"] = p.monitor.knownSenders().length;
     s["PaymentBalances"] = p.balances.size;
     s["TicketEV"] = this.options.ticketEV.toString();
+    this.deps.redeemer?.status(s);
   }
 }
