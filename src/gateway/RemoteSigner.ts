@@ -124,6 +124,13 @@ export class RemoteSignerClient {
   }
 }
 
+/** A 400 about the signer's opaque state itself (replayed, stale, expired, unknown, bad signature). */
+function isStateRefusal(err: unknown): boolean {
+  return (
+    err instanceof RemoteSignerError && err.status === 400 && /: invalid (state|sig)(:|$)/.test(err.message)
+  );
+}
+
 function hexField(v: unknown, size: number): Uint8Array | null {
   if (typeof v !== "string") return null;
   const h = v.startsWith("0x") || v.startsWith("0X") ? v.slice(2) : v;
@@ -158,7 +165,7 @@ export class RemoteSignerPayments extends GatewayPayments {
   private signerAddress: Address = "0x0000000000000000000000000000000000000000";
   private readonly remote = new WeakMap<PaymentSession, RemoteSession>();
   private readonly pending = new WeakMap<SegmentPaymentHandle, PendingPayment>();
-  private readonly counts = { payments: 0, tickets: 0, refused: 0, refreshed: 0 };
+  private readonly counts = { payments: 0, tickets: 0, refused: 0, refreshed: 0, restarted: 0 };
   private lastError: string | null = null;
   private refreshInfo: ((uri: string) => Promise<OrchestratorInfo>) | null = null;
 
@@ -315,6 +322,7 @@ export class RemoteSignerPayments extends GatewayPayments {
     manifestId: string,
   ): Promise<Uint8Array> {
     let res: RemotePayment | null = null;
+    let restarted = false;
     for (let attempt = 0; !res; attempt++) {
       try {
         res = await this.client.generate({
@@ -328,6 +336,19 @@ export class RemoteSignerPayments extends GatewayPayments {
       } catch (err) {
         this.counts.refused += 1;
         this.lastError = errorMessage(err);
+        // The signer no longer takes this session's state (an answer lost on the way, a signer
+        // that dropped or never knew it): start a new state once rather than fail every segment.
+        if (!restarted && r.state && isStateRefusal(err)) {
+          restarted = true;
+          r.state = null;
+          this.counts.restarted += 1;
+          this.opts.logger.warn(
+            { err: errorMessage(err) },
+            "remote signer refused the state: starting a new one",
+          );
+          attempt--;
+          continue;
+        }
         const refresh = err instanceof RemoteSignerError && err.status === 480;
         if (!refresh || !this.refreshInfo || attempt >= MAX_REFRESHES) {
           if (refresh) r.refresh = true;
@@ -364,6 +385,7 @@ export class RemoteSignerPayments extends GatewayPayments {
       tickets: this.counts.tickets,
       refused: this.counts.refused,
       refreshed: this.counts.refreshed,
+      stateRestarts: this.counts.restarted,
       lastError: this.lastError,
       canPay: true,
     };

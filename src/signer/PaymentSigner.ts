@@ -40,6 +40,7 @@ import {
   parseGoTime,
   type RemotePaymentState,
   ReplayGuard,
+  type ReplayStore,
   type SignedState,
   SignerError,
   signState,
@@ -94,9 +95,16 @@ export interface PaymentSignerOptions extends SenderOptions {
   fundsRefreshMs?: number;
 }
 
+/** The signer's persistent records: issued states and used nonces (SignerStore). */
+export interface PaymentSignerStore extends ReplayStore {
+  /** Reserve `n` nonces after max(from, the last used); returns the last nonce before them. */
+  reserveNonces(pmSession: string, from: number, n: number): number;
+}
+
 /** Collaborators. */
 export interface PaymentSignerDeps {
   key: SignerKey;
+  store: PaymentSignerStore;
   funds: SenderFunds;
   time: () => SenderTime;
   webhook: SignerWebhook | null;
@@ -183,21 +191,6 @@ export function parseMaxPrice(raw: unknown, type: JobType, status = 400): Rat | 
   return type === "lv2v" ? r.div(LV2V_PIXELS_PER_SECOND) : r;
 }
 
-/** Nonces already used per ticket-params session, so two states paying one session never share one. */
-class NonceBook {
-  private readonly last = new Map<string, number>();
-  constructor(private readonly maxEntries = 100_000) {}
-
-  /** Reserve `n` nonces after max(from, what was used); returns the last nonce before them. */
-  reserve(session: string, from: number, n: number): number {
-    const start = Math.max(from, this.last.get(session) ?? 0);
-    this.last.delete(session);
-    this.last.set(session, start + n);
-    if (this.last.size > this.maxEntries) this.last.delete(this.last.keys().next().value!);
-    return start;
-  }
-}
-
 /** The remote signer's payments (go-livepeer's remote signer node). */
 export class PaymentSigner {
   readonly counters: SignerCounters = {
@@ -208,7 +201,6 @@ export class PaymentSigner {
     refused: {},
   };
   readonly replay: ReplayGuard;
-  private readonly nonces = new NonceBook();
   private readonly now: () => number;
   private funds: SenderInfo | null = null;
   private fundsAt = -Infinity;
@@ -219,7 +211,7 @@ export class PaymentSigner {
     private readonly deps: PaymentSignerDeps,
   ) {
     this.now = deps.now ?? Date.now;
-    this.replay = new ReplayGuard({ maxEntries: 100_000, ttlMs: 24 * 3600_000 }, this.now);
+    this.replay = new ReplayGuard(deps.store, this.now);
     // Fail at start on bad limits, with the Sender's texts.
     new Sender(options, { signer: deps.key, funds: deps.funds, time: deps.time });
   }
@@ -343,7 +335,9 @@ export class PaymentSigner {
     } else {
       firstCall = true;
       state = {
-        StateID: randomBytes(4).toString("hex"),
+        // Longer than go-livepeer's 4 bytes (the state is opaque to gateways): ids are kept for a
+        // day and must not collide.
+        StateID: randomBytes(16).toString("hex"),
         PMSessionID: "",
         LastUpdate: goTime(nowMs),
         OrchestratorAddress: orchAddress,
@@ -365,7 +359,7 @@ export class PaymentSigner {
     }
     if (!JOB_TYPES.includes(typeRaw)) throw new SignerError(400, "invalid job type");
     const type = typeRaw as JobType;
-    const release = hasState ? this.replay.claim(state.StateID, state.SequenceNumber) : () => {};
+    const release = hasState ? this.replay.claim(state) : () => {};
     try {
       const out = await this.sign(req, headers, {
         info,
@@ -379,9 +373,8 @@ export class PaymentSigner {
         manifest: manifestRaw,
       });
       return out;
-    } catch (err) {
+    } finally {
       release();
-      throw err;
     }
   }
 
@@ -521,7 +514,12 @@ export class PaymentSigner {
       time: this.deps.time,
     });
     // Nonces are reserved before the first await of signing: concurrent payments never share one.
-    const before = this.nonces.reserve(pmSession, stateNonce, n);
+    let before: number;
+    try {
+      before = this.deps.store.reserveNonces(pmSession, stateNonce, n);
+    } catch (err) {
+      throw new SignerError(500, `cannot record the ticket nonces: ${errorMessage(err)}`, { cause: err });
+    }
     const sid = sender.startSessionWithNonce(params, before);
     let batch: Awaited<ReturnType<Sender["createTicketBatch"]>> | null = null;
     try {
@@ -563,7 +561,12 @@ export class PaymentSigner {
       sign: (m) => this.deps.key.signMessage(m),
       verify: async () => false,
     });
-    this.replay.issue(next.StateID, next.SequenceNumber);
+    // Committed before the answer leaves: after a crash or restart this state is the only one accepted.
+    try {
+      this.replay.issue(next.StateID, next.SequenceNumber);
+    } catch (err) {
+      throw new SignerError(500, `cannot record the issued state: ${errorMessage(err)}`, { cause: err });
+    }
     this.counters.payments += 1;
     this.counters.tickets += n;
     this.counters.evSigned = this.counters.evSigned.add(ev.mul(numTickets));

@@ -23,6 +23,9 @@ export interface SignerDiscovery {
   list(caps: string[]): Promise<unknown[]>;
 }
 
+/** Request headers' Content-Type as received, taken off before fastify parses it. */
+const originalContentType = new WeakMap<object, string>();
+
 /** go-livepeer's respondJsonError: 500 and 503 texts are replaced by fixed ones. */
 function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
   const text =
@@ -59,6 +62,15 @@ export class SignerServer implements Service {
       connectionTimeout: this.options.requestTimeoutMs ?? SIGNER_REQUEST_TIMEOUT_MS,
     });
     // Any content type: the body is read as bytes (capped) and parsed here, as Go's decoder would.
+    // go-livepeer never looks at Content-Type, so an empty or unparsable one (which fastify would
+    // answer with 415) is taken off before routing and put back for the webhook.
+    app.addHook("onRequest", async (req) => {
+      const ct = req.raw.headers["content-type"];
+      if (ct !== undefined) {
+        originalContentType.set(req.raw, ct);
+        delete req.raw.headers["content-type"];
+      }
+    });
     app.removeAllContentTypeParsers();
     app.addContentTypeParser(
       "*",
@@ -98,7 +110,9 @@ export class SignerServer implements Service {
         return sendError(reply, 400, `invalid request: ${errorMessage(err)}`);
       }
       try {
-        const out = await this.deps.signer.generate(body, req.headers);
+        const ct = originalContentType.get(req.raw);
+        const headers = ct === undefined ? req.headers : { ...req.headers, "content-type": ct };
+        const out = await this.deps.signer.generate(body, headers);
         return reply.header("content-type", "application/json").send(`${JSON.stringify(out)}\n`);
       } catch (err) {
         const e = err instanceof SignerError ? err : new SignerError(500, errorMessage(err), { cause: err });

@@ -20,6 +20,7 @@ export async function remoteSignerRole(config: NodeConfig, ctx: RoleContext): Pr
     { MaxPrices, maxPricesFromFlags },
     { parseSenderOptions },
     { SignerDiscoveryCache },
+    { SignerStore },
   ] = await Promise.all([
     import("./PaymentSigner.js"),
     import("./SignerServer.js"),
@@ -27,7 +28,10 @@ export async function remoteSignerRole(config: NodeConfig, ctx: RoleContext): Pr
     import("../payments/pricing.js"),
     import("../payments/Sender.js"),
     import("./discovery.js"),
+    import("./SignerStore.js"),
   ]);
+  // Opened when the role starts: issued states and used nonces, kept across restarts.
+  const store = new SignerStore({ datadir: config.datadir });
   const webhookHttp = new HttpClient({ insecureTls: false });
   const webhook = s.webhookUrl
     ? new SignerWebhook({ url: s.webhookUrl, headers: s.webhookHeaders }, { http: webhookHttp })
@@ -57,6 +61,7 @@ export async function remoteSignerRole(config: NodeConfig, ctx: RoleContext): Pr
       time: () => chain.rounds.state,
       webhook,
       logger: log,
+      store,
     },
   );
   const orchHttp = new HttpClient({ insecureTls: true });
@@ -102,8 +107,11 @@ export async function remoteSignerRole(config: NodeConfig, ctx: RoleContext): Pr
             },
             "remote signer: signing payments from this account",
           );
+          // Last: a failed start above leaves nothing open.
+          store.open();
         },
         async stop() {
+          store.close();
           maxPrices.stop();
           await Promise.all([webhookHttp.close(), orchHttp.close()]);
         },
@@ -124,7 +132,13 @@ export async function remoteSignerRole(config: NodeConfig, ctx: RoleContext): Pr
         webhook: webhook !== null,
         discovery: discovery !== null,
         // States used within the last 10 minutes: the streams paying through this signer now.
-        sessions: signer.replay.active(10 * 60_000),
+        sessions: (() => {
+          try {
+            return signer.replay.active(10 * 60_000);
+          } catch {
+            return null; // the store is not open: the role has not started or has stopped
+          }
+        })(),
         requests: c.requests,
         payments: c.payments,
         tickets: c.tickets,

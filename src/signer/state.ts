@@ -2,7 +2,7 @@
  * The remote signer's opaque per-stream state (go-livepeer server/remote_signer.go
  * RemotePaymentState): the gateway keeps it between calls and sends it back verbatim. The signer
  * signs the JSON with its own key, so a forged or edited state is refused; a replayed (older)
- * state is refused too, by remembering the last sequence number issued per state id.
+ * state is refused too, by the last sequence number issued per state id, kept in SQLite.
  */
 import { LpError } from "../errors/LpError.js";
 
@@ -126,59 +126,60 @@ export function parseGoTime(text: string): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
+/** The persistent part of the replay guard (SignerStore in production). */
+export interface ReplayStore {
+  /** A state older than this (by its signed LastUpdate) is refused; its row may be gone. */
+  readonly maxAgeMs: number;
+  lastSequence(stateId: string): number | null;
+  recordIssued(stateId: string, seq: number): void;
+  activeSince(sinceMs: number): number;
+}
+
 /**
- * The last sequence number issued per state id, so that a state is accepted once: a replayed or
- * older copy is refused. Bounded: the oldest ids are forgotten past `maxEntries` or `ttlMs`; a
- * forgotten (or pre-restart) state is accepted once more.
+ * Accepts each issued state once: the last sequence number issued per state id is kept in the
+ * store (it survives a restart), and a state being used by a request in flight is held in memory
+ * so that a second copy sent at the same time is refused too. A state is refused when it is older
+ * than the store keeps records for (by the LastUpdate the signer signed into it), when its
+ * sequence number is not the last one issued, or when the store does not know its id (dropped,
+ * or issued by another signer with the same key).
  */
 export class ReplayGuard {
-  private readonly issued = new Map<string, { seq: number; at: number }>();
+  private readonly inFlight = new Set<string>();
 
   constructor(
-    private readonly options: { maxEntries: number; ttlMs: number },
+    private readonly store: ReplayStore,
     private readonly now: () => number = Date.now,
   ) {}
 
   /**
-   * Claim `state` for one request: throws 400 when a later state of the same id was issued or
-   * another request holds it. Returns a release function that puts the claim back on failure.
+   * Claim `state` for one request: throws 400 when it cannot be used. Returns a release function
+   * for a request that ends without issuing a new state, so the same state can be used again.
    */
-  claim(stateId: string, seq: number): () => void {
-    this.sweep();
-    const seen = this.issued.get(stateId);
-    if (seen && seen.seq !== seq) throw new SignerError(400, "invalid state: replayed or stale");
-    // Marked as in use: a second request with the same state is refused until this one ends.
-    const previous = seen ?? null;
-    this.issued.set(stateId, { seq: -1, at: this.now() });
+  claim(state: Pick<RemotePaymentState, "StateID" | "SequenceNumber" | "LastUpdate">): () => void {
+    const last = parseGoTime(state.LastUpdate);
+    if (last === null) throw new SignerError(400, "invalid state");
+    if (last < this.now() - this.store.maxAgeMs) throw new SignerError(400, "invalid state: expired");
+    const id = state.StateID;
+    if (this.inFlight.has(id)) throw new SignerError(400, "invalid state: replayed or stale");
+    const issued = this.store.lastSequence(id);
+    if (issued === null) throw new SignerError(400, "invalid state: unknown to this signer");
+    if (issued !== state.SequenceNumber) throw new SignerError(400, "invalid state: replayed or stale");
+    this.inFlight.add(id);
+    let released = false;
     return () => {
-      const cur = this.issued.get(stateId);
-      if (cur && cur.seq === -1) {
-        if (previous) this.issued.set(stateId, previous);
-        else this.issued.delete(stateId);
-      }
+      if (released) return;
+      released = true;
+      this.inFlight.delete(id);
     };
   }
 
-  /** Record the sequence number just issued for a state id. */
+  /** Record the sequence number just issued for a state id (before the answer is sent). */
   issue(stateId: string, seq: number): void {
-    this.issued.delete(stateId);
-    this.issued.set(stateId, { seq, at: this.now() });
-    this.sweep();
+    this.store.recordIssued(stateId, seq);
   }
 
-  /** State ids seen within `withinMs` (the signer's live sessions for /status). */
+  /** State ids used within `withinMs` (the signer's live sessions for /status). */
   active(withinMs: number): number {
-    const since = this.now() - withinMs;
-    let n = 0;
-    for (const v of this.issued.values()) if (v.at >= since) n++;
-    return n;
-  }
-
-  private sweep(): void {
-    const cutoff = this.now() - this.options.ttlMs;
-    for (const [id, v] of this.issued) {
-      if (this.issued.size <= this.options.maxEntries && v.at >= cutoff) break;
-      this.issued.delete(id);
-    }
+    return this.store.activeSince(this.now() - withinMs);
   }
 }

@@ -1,8 +1,9 @@
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { Signer } from "../../../src/eth/signer.js";
+import { RemoteSignerClient, RemoteSignerPayments } from "../../../src/gateway/RemoteSigner.js";
 import { HttpClient } from "../../../src/http/client.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { parseSenderOptions, type SenderInfo } from "../../../src/payments/Sender.js";
@@ -16,11 +17,18 @@ import {
   TicketExpirationParamsSchema,
   TicketParamsSchema,
 } from "../../../src/protocol/gen/lp_rpc_pb.js";
-import { LV2V_PIXELS_PER_SECOND, PaymentSigner, parseMaxPrice } from "../../../src/signer/PaymentSigner.js";
+import {
+  LV2V_PIXELS_PER_SECOND,
+  PaymentSigner,
+  type PaymentSignerStore,
+  parseMaxPrice,
+} from "../../../src/signer/PaymentSigner.js";
 import { MAX_SIGNER_BODY_BYTES, SignerServer } from "../../../src/signer/SignerServer.js";
+import { SignerStore } from "../../../src/signer/SignerStore.js";
 import { SignerError } from "../../../src/signer/state.js";
 import { SignerWebhook } from "../../../src/signer/webhook.js";
 import { ANVIL_KEYS } from "../../helpers/anvil.js";
+import { tempDir } from "../../helpers/tmp.js";
 
 const key = Signer.fromPrivateKey(ANVIL_KEYS[3]);
 const ORCH = Buffer.from("70997970c51812dc3a010c7d01b50e0d17dc79c8", "hex");
@@ -68,7 +76,9 @@ function infoBlob(opts: {
 let clock = 1_800_000_000_000;
 const servers: Server[] = [];
 const clients: HttpClient[] = [];
+const stores: SignerStore[] = [];
 afterEach(async () => {
+  for (const st of stores.splice(0)) st.close();
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
   await Promise.all(clients.splice(0).map((c) => c.close()));
 });
@@ -93,9 +103,16 @@ async function webhook(answer: () => object): Promise<{ hook: SignerWebhook; cal
   return { hook, calls: () => n };
 }
 
+/** A throwaway SQLite store on the test clock, closed after the test. */
+function memoryStore(): SignerStore {
+  const st = new SignerStore({ datadir: "", fileName: ":memory:" }, () => clock).open();
+  stores.push(st);
+  return st;
+}
+
 function makeSigner(
   hook: SignerWebhook | null = null,
-  extra: { maxTicketEV?: string; maxTotalEV?: string } = {},
+  extra: { maxTicketEV?: string; maxTotalEV?: string; store?: SignerStore } = {},
 ) {
   return new PaymentSigner(
     {
@@ -116,6 +133,7 @@ function makeSigner(
       webhook: hook,
       logger: silentLogger(),
       now: () => clock,
+      store: extra.store ?? memoryStore(),
     },
   );
 }
@@ -260,6 +278,132 @@ describe("PaymentSigner", () => {
   });
 });
 
+describe("PaymentSigner across a restart (the store in the data folder)", () => {
+  // 1e8 pixels at 2e7 wei: a fee of exactly one EV, so every payment carries one ticket.
+  const pay = (s: PaymentSigner, state?: unknown) =>
+    s.generate(
+      {
+        orchestrator: infoBlob({ now: clock, price: 20_000_000n }),
+        type: "",
+        inPixels: 1e8,
+        ...(state ? { ManifestID: "m", state } : {}),
+      },
+      {},
+    );
+  const nonces = (r: { payment: string }) =>
+    fromBinary(PaymentSchema, Buffer.from(r.payment, "base64")).ticketSenderParams.map((t) => t.senderNonce);
+
+  it("refuses a state replayed after the restart, takes the latest, and keeps nonces unique", async () => {
+    const dir = tempDir("lp-signer-store-");
+    const beforeStore = new SignerStore({ datadir: dir }, () => clock).open();
+    stores.push(beforeStore);
+    const before = makeSigner(null, { store: beforeStore });
+    const a = await pay(before);
+    const b = await pay(before, a.state);
+    // A second state paying the same orchestrator session takes the next nonce.
+    const other = await pay(before);
+    expect([nonces(a), nonces(b), nonces(other)]).toEqual([[1], [2], [3]]);
+    beforeStore.close();
+
+    const store = new SignerStore({ datadir: dir }, () => clock).open();
+    stores.push(store);
+    const after = makeSigner(null, { store });
+    expect(await refusal(pay(after, a.state))).toEqual({
+      status: 400,
+      message: "invalid state: replayed or stale",
+      headers: {},
+    });
+    expect(after.counters.tickets).toBe(0);
+    const c = await pay(after, b.state);
+    // Nonce 3 went to the other state before the restart: this one continues after it.
+    expect(nonces(c)).toEqual([4]);
+    expect(await refusal(pay(after, b.state))).toMatchObject({ message: "invalid state: replayed or stale" });
+    expect(after.replay.active(60_000)).toBe(2);
+  });
+
+  it("refuses a state older than a day by its signed time, and one this signer has no record of", async () => {
+    const store = memoryStore();
+    const s = makeSigner(null, { store });
+    const a = await pay(s);
+    const fresh = await pay(s);
+    // Another signer with the same key but its own store (or a lost data folder): unknown.
+    expect(await refusal(pay(makeSigner(), fresh.state))).toEqual({
+      status: 400,
+      message: "invalid state: unknown to this signer",
+      headers: {},
+    });
+    clock += 24 * 3600_000 + 1;
+    expect(await refusal(pay(s, a.state))).toEqual({
+      status: 400,
+      message: "invalid state: expired",
+      headers: {},
+    });
+    expect(s.counters.tickets).toBe(2);
+  });
+});
+
+describe("a gateway paying through the signer (-remoteSignerUrl)", () => {
+  it("starts a new state once when the signer no longer knows its state, instead of failing every segment", async () => {
+    // The signer's records can be swapped for an empty set: a signer whose data folder was lost.
+    let records = memoryStore();
+    const store: PaymentSignerStore = {
+      get maxAgeMs() {
+        return records.maxAgeMs;
+      },
+      lastSequence: (id) => records.lastSequence(id),
+      recordIssued: (id, seq) => records.recordIssued(id, seq),
+      activeSince: (since) => records.activeSince(since),
+      reserveNonces: (session, from, n) => records.reserveNonces(session, from, n),
+    };
+    const server = new SignerServer(
+      { addr: { host: "127.0.0.1", port: 0 } },
+      { logger: silentLogger(), signer: makeSigner(null, { store }), discovery: null },
+    );
+    await server.start();
+    const http = new HttpClient({ insecureTls: false });
+    clients.push(http);
+    const url = `http://127.0.0.1:${server.port}`;
+    const gateway = new RemoteSignerPayments(new RemoteSignerClient({ url, headers: {} }, { http }), {
+      url,
+      maxPrices: null,
+      logger: silentLogger(),
+      now: () => clock,
+    });
+    try {
+      await gateway.start();
+      const session = gateway.startSession(
+        "https://orch.example:8935",
+        fromBinary(OrchestratorInfoSchema, Buffer.from(infoBlob({ now: clock }), "base64")),
+      );
+      const segment = async (seq: number) => {
+        const handle = await gateway.paymentFor(
+          session,
+          [{ width: 426, height: 240, fps: 30, fpsDen: 1 }],
+          2000,
+        );
+        await gateway.segmentSig(
+          { manifestId: "m", seq, hash: Buffer.alloc(32, seq), profileNames: ["P240p30fps16x9"] },
+          handle,
+        );
+        return handle;
+      };
+      await segment(0);
+      await segment(1);
+      records = memoryStore();
+      const after = await segment(2);
+      // A new state starts with no credit at the orchestrator: it pays a ticket again.
+      expect(after.numTickets).toBe(1);
+      expect(gateway.status()).toMatchObject({ payments: 3, refused: 1, stateRestarts: 1 });
+      // Each later loss is recovered the same way.
+      records = memoryStore();
+      await segment(3);
+      expect(gateway.status()).toMatchObject({ payments: 4, stateRestarts: 2 });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("SignerServer", () => {
   it("answers in go-livepeer's JSON envelope, caps bodies, and has no discovery route without -remoteDiscovery", async () => {
     const server = new SignerServer(
@@ -282,6 +426,67 @@ describe("SignerServer", () => {
       expect(await missing.text()).toBe(
         `${JSON.stringify({ error: { message: "missing orchestrator" } })}\n`,
       );
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("takes any Content-Type, an empty or unparsable one too, as go-livepeer (which never reads it)", async () => {
+    const { hook, calls } = await webhook(() => ({ status: 403, reason: "no" }));
+    let seen: unknown;
+    const hooked = makeSigner(hook);
+    const authorize = hook.authorize.bind(hook);
+    hook.authorize = (incoming, state) => {
+      seen = incoming["content-type"];
+      return authorize(incoming, state);
+    };
+    const server = new SignerServer(
+      { addr: { host: "127.0.0.1", port: 0 } },
+      { logger: silentLogger(), signer: hooked, discovery: null },
+    );
+    await server.start();
+    // node:http sends the header exactly as given (fetch would drop an empty one).
+    const post = (path: string, contentType: string | null, body: string) =>
+      new Promise<{ status: number; body: string }>((done, fail) => {
+        const req = httpRequest(
+          {
+            host: "127.0.0.1",
+            port: server.port,
+            method: "POST",
+            path,
+            headers: contentType === null ? {} : { "content-type": contentType },
+          },
+          (res) => {
+            let text = "";
+            res.on("data", (d) => {
+              text += d;
+            });
+            res.on("end", () => done({ status: res.statusCode ?? 0, body: text }));
+          },
+        );
+        req.on("error", fail);
+        req.end(body);
+      });
+    try {
+      for (const ct of ["", " ", "bogus", "application/json", null]) {
+        const r = await post("/generate-live-payment", ct, "{}");
+        expect([ct, r.status, r.body]).toEqual([
+          ct,
+          400,
+          `${JSON.stringify({ error: { message: "missing orchestrator" } })}\n`,
+        ]);
+        const info = await post("/sign-orchestrator-info", ct, "");
+        expect([ct, info.status]).toEqual([ct, 200]);
+      }
+      // The webhook is shown the header as the caller sent it.
+      const refused = await post(
+        "/generate-live-payment",
+        "",
+        JSON.stringify({ orchestrator: infoBlob({ now: clock }), type: "fixed" }),
+      );
+      expect(refused.status).toBe(403);
+      expect(calls()).toBe(1);
+      expect(seen).toBe("");
     } finally {
       await server.stop();
     }
