@@ -1,13 +1,9 @@
 import { type ConnectRouter, createContextKey, createContextValues } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
-import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { HostPort } from "../config/addresses.js";
-import {
-  ConnectionGuard,
-  type ConnectionLimits,
-  DEFAULT_CONNECTION_LIMITS,
-} from "../http/connectionGuard.js";
-import { selfSignedCert } from "../http/tls.js";
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "../http/connectionGuard.js";
+import { listenTls, tlsFastify } from "../http/tlsPort.js";
 import type { Logger } from "../logger/logger.js";
 import type { Service } from "../node/Service.js";
 import { MAX_GRPC_MESSAGE_BYTES, MIME_OCTET_STREAM } from "../protocol/constants.js";
@@ -23,7 +19,7 @@ export function requestContentType(req: FastifyRequest): string | undefined {
   return ORIGINAL_CONTENT_TYPE.has(req) ? ORIGINAL_CONTENT_TYPE.get(req) : req.headers["content-type"];
 }
 
-/** Concurrent HTTP/2 streams one session may open (Go's http2 server default). */
+/** Concurrent HTTP/2 streams one session may open (Go's http2 server default; Node's is unlimited). */
 const MAX_CONCURRENT_STREAMS = 250;
 
 /** go-livepeer's HTTPIdleTimeout on the orchestrator's server. */
@@ -77,28 +73,17 @@ export class OrchestratorServer implements Service {
   }
 
   async start(): Promise<void> {
-    const { cert, key } = selfSignedCert(this.options.certHost);
-    const guard = new ConnectionGuard(
-      { ...DEFAULT_CONNECTION_LIMITS, ...this.options.connectionLimits },
+    const app = tlsFastify(
+      {
+        certHost: this.options.certHost,
+        connection: { ...DEFAULT_CONNECTION_LIMITS, ...this.options.connectionLimits },
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
+        allowHTTP1: true,
+        maxParamLength: 500,
+      },
       { logger: this.deps.logger },
     );
-    const app = Fastify({
-      http2: true,
-      https: {
-        allowHTTP1: true,
-        key,
-        cert,
-        ...guard.tlsOptions(),
-        // Node's default is unlimited streams per session; Go's server allows 250.
-        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
-      },
-      logger: false,
-      forceCloseConnections: true,
-      http2SessionTimeout: IDLE_TIMEOUT_MS,
-      // Huge or malformed headers get a 431/400 from the HTTP layer before any handler runs.
-      routerOptions: { maxParamLength: 500 },
-    });
-    guard.attach(app.server);
     await app.register(fastifyConnectPlugin, {
       routes: this.deps.grpc,
       // Checked against each message's declared length before its bytes are buffered.
@@ -130,12 +115,7 @@ export class OrchestratorServer implements Service {
       });
       scope.get("/stream/*", async (req, reply) => this.serveStream(req, reply));
     });
-    app.setNotFoundHandler((_req, reply) =>
-      reply.code(404).type("text/plain; charset=utf-8").send("404 page not found\n"),
-    );
-    await app.listen({ host: this.options.addr.host || "::", port: this.options.addr.port, ipv6Only: false });
-    const address = app.server.address();
-    this.boundPort = typeof address === "object" && address ? address.port : this.options.addr.port;
+    this.boundPort = await listenTls(app, this.options.addr);
     this.app = app;
     this.deps.logger.info(
       { addr: `${this.options.addr.host}:${this.boundPort}` },

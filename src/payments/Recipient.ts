@@ -24,6 +24,7 @@ import {
 import { closeDatabase, openDatabase, type SqliteDb } from "../storage/db.js";
 import { AddressBalances } from "./balances.js";
 import { feeForPixels } from "./fees.js";
+import { chainRedemptionQueue, ticketsView } from "./localRedemption.js";
 import {
   gatewayPricesFromFlag,
   OrchestratorPricing,
@@ -31,7 +32,7 @@ import {
   priceInfoOf,
   ratPriceInfo,
 } from "./pricing.js";
-import { RedemptionQueue, redemptionChain } from "./RedemptionQueue.js";
+import type { RedemptionQueue } from "./RedemptionQueue.js";
 import { Rat } from "./rat.js";
 import { RecipientRandSource } from "./recipientRand.js";
 import { SenderMonitor } from "./SenderMonitor.js";
@@ -237,22 +238,10 @@ export class Recipient implements Service {
       );
       const queue =
         redeemer ??
-        new RedemptionQueue(
-          {
-            ticketBroker: chain.client.addresses.TicketBroker,
-            redeemGas,
-            initialBackoffMs: o.initialBackoffMs,
-            maxBackoffMs: o.maxBackoffMs,
-          },
-          {
-            store,
-            chain: redemptionChain(chain.client.publicClient, chain.client.addresses.TicketBroker),
-            tx: chain.tx,
-            funds: monitor,
-            rounds: chain.rounds,
-            blocks: chain.blocks,
-            logger: this.log,
-          },
+        chainRedemptionQueue(
+          chain,
+          { redeemGas, initialBackoffMs: o.initialBackoffMs, maxBackoffMs: o.maxBackoffMs },
+          { store, funds: monitor, logger: this.log },
         );
       await this.refreshGasPrice();
       await this.readActivity();
@@ -497,17 +486,7 @@ export class Recipient implements Service {
   status(s: NodeStatus): void {
     const p = this.parts;
     if (!p) return;
-    const stats = p.store.stats();
-    const view = (k: keyof typeof stats) => ({
-      Count: stats[k].count,
-      FaceValue: stats[k].faceValue.toString(),
-    });
-    s["Tickets"] = {
-      Pending: view("pending"),
-      Submitted: view("submitted"),
-      Redeemed: view("redeemed"),
-      Failed: view("failed"),
-    };
+    s["Tickets"] = ticketsView(p.store.stats());
     s["SendersMonitored"] = p.monitor.knownSenders().length;
     s["PaymentBalances"] = p.balances.size;
     s["TicketEV"] = this.options.ticketEV.toString();

@@ -8,6 +8,7 @@ import type { NodeStatus } from "../node/status.js";
 import { TicketRedeemer } from "../protocol/gen/redeemer_pb.js";
 import { closeDatabase, openDatabase, type SqliteDb } from "../storage/db.js";
 import { type Clock, type ClockTimer, systemClock } from "../utils/clock.js";
+import { countsView } from "./localRedemption.js";
 import { Outbox } from "./Outbox.js";
 import { toWireTicket } from "./redeemerTicket.js";
 import { bytesToBigint } from "./ticket.js";
@@ -19,6 +20,11 @@ export const REDEEMER_CONNECT_TIMEOUT_MS = 3_000;
 export const REDEEMER_CALL_TIMEOUT_MS = 8_000;
 /** go-livepeer's cleanupLoopTime: max floats unused this long are dropped, and how often that is checked. */
 export const MAX_FLOAT_CACHE_TTL_MS = 5 * 60_000;
+/**
+ * Max floats cached (each with its MonitorMaxFloat stream) at most: the redeemer's default
+ * per-client stream limit, so the orchestrator never asks for streams it would be refused.
+ */
+export const DEFAULT_MAX_CACHED_SENDERS = 1024;
 /** First wait before handing the outbox over again after a failure; doubled per failure. */
 export const DEFAULT_OUTBOX_INITIAL_BACKOFF_MS = 1_000;
 /** Longest wait between hand-over attempts while the redeemer is down. */
@@ -33,6 +39,8 @@ export interface RedeemerClientOptions {
   connectTimeoutMs?: number;
   callTimeoutMs?: number;
   cacheTtlMs?: number;
+  /** Max floats cached at most (DEFAULT_MAX_CACHED_SENDERS); the least recently used goes first. */
+  maxCachedSenders?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -52,7 +60,9 @@ const REFUSALS = new Set([Code.PermissionDenied, Code.InvalidArgument]);
  * max float comes from its MaxFloat, cached and kept fresh by a MonitorMaxFloat stream, dropped
  * when the stream fails and after 5 minutes unused. Unlike go-livepeer, a redeemer that is down
  * loses no ticket (they wait in the outbox and are delivered when it returns) and does not stop
- * the orchestrator: the max float then falls back to what the caller computes locally.
+ * the orchestrator: the max float then falls back to what the caller computes locally. A max
+ * float of 0 (a sender with no funds, or a made-up address) is not cached and opens no stream, and
+ * the cache is bounded, so gateways the orchestrator quotes cannot pile up streams on the redeemer.
  */
 export class RedeemerClient implements Service {
   readonly name = "redeemer-client";
@@ -168,6 +178,9 @@ export class RedeemerClient implements Service {
     const hit = this.cache.get(key);
     if (hit) {
       hit.lastAccess = this.clock.now();
+      // Map order is the LRU order: most recently used last.
+      this.cache.delete(key);
+      this.cache.set(key, hit);
       return hit.value;
     }
     let load = this.fetching.get(key);
@@ -224,15 +237,15 @@ export class RedeemerClient implements Service {
   /** /status: the redeemer's address, whether it answered last, the outbox and the cached max floats. */
   status(s: NodeStatus): void {
     const outbox = this.outbox?.stats();
-    const view = (v: { count: number; faceValue: bigint }) => ({
-      Count: v.count,
-      FaceValue: v.faceValue.toString(),
-    });
     s["Redeemer"] = {
       Addr: this.options.url,
       Reachable: this.reachable,
       Outbox: outbox
-        ? { Pending: view(outbox.pending), Refused: view(outbox.refused), Delivered: view(outbox.delivered) }
+        ? {
+            Pending: countsView(outbox.pending),
+            Refused: countsView(outbox.refused),
+            Delivered: countsView(outbox.delivered),
+          }
         : null,
       MaxFloatSenders: this.cache.size,
     };
@@ -250,12 +263,17 @@ export class RedeemerClient implements Service {
       { timeoutMs: this.callTimeout(), signal: this.abort.signal },
     );
     this.reachable = true;
-    const entry: CacheEntry = {
-      value: bytesToBigint(res.maxFloat),
-      lastAccess: this.clock.now(),
-      abort: new AbortController(),
-    };
+    const value = bytesToBigint(res.maxFloat);
+    if (value === 0n || !this.client) return value;
+    const entry: CacheEntry = { value, lastAccess: this.clock.now(), abort: new AbortController() };
     this.cache.get(key)?.abort.abort();
+    this.cache.delete(key);
+    const max = this.options.maxCachedSenders ?? DEFAULT_MAX_CACHED_SENDERS;
+    for (const [old, e] of this.cache) {
+      if (this.cache.size < max) break;
+      this.cache.delete(old);
+      e.abort.abort();
+    }
     this.cache.set(key, entry);
     void this.follow(client, key, entry);
     return entry.value;

@@ -10,6 +10,12 @@ import { type Clock, type ClockTimer, systemClock } from "../utils/clock.js";
 export const DEFAULT_SENDER_TTL_MS = 172_800_000;
 /** How often idle senders are looked for. */
 export const DEFAULT_SENDER_CLEANUP_INTERVAL_MS = 600_000;
+/**
+ * Senders kept at most. Only senders with funds on chain (or a listener, or redemptions in flight)
+ * are kept, so this bounds what the chain's funded senders can make a node remember; past it, the
+ * least recently used sender nobody depends on is forgotten (read again when next used).
+ */
+export const DEFAULT_MAX_SENDERS = 10_000;
 /** Deposit / pending ratio at or above which pending redemptions do not lower the max float. */
 export const MIN_DEPOSIT_PENDING_RATIO = 3n;
 
@@ -41,6 +47,8 @@ export interface SenderMonitorOptions {
   recipient: Address;
   ttlMs?: number;
   cleanupIntervalMs?: number;
+  /** Senders kept at most (DEFAULT_MAX_SENDERS). */
+  maxSenders?: number;
 }
 
 /** Collaborators of the sender monitor. */
@@ -66,7 +74,7 @@ export interface SenderState {
 }
 
 /** Error codes of the sender monitor. */
-export type SenderMonitorErrorCode = "SENDER_INFO_UNAVAILABLE" | "SENDER_UNLOCKING";
+export type SenderMonitorErrorCode = "SENDER_INFO_UNAVAILABLE" | "SENDER_UNLOCKING" | "SENDER_LIMIT";
 
 /** A sender the recipient must refuse, or whose funds cannot be read. */
 export class SenderMonitorError extends LpError {
@@ -78,6 +86,11 @@ export class SenderMonitorError extends LpError {
  * round current, from chain reads on first use and from TicketBroker events after, and derives the
  * reserve allocation, max float and available funds the recipient and the redemption queue use.
  * Mirrors go-livepeer's pm/sendermonitor.go with eth/watchers/senderwatcher.go folded in.
+ *
+ * Unlike go-livepeer, which keeps every address it is asked about for 2 days, a sender with no
+ * deposit and no reserve is answered from a fresh read and not kept (anyone can make up
+ * addresses; only funded ones cost money), and the senders kept are bounded, least recently used
+ * first out.
  */
 export class SenderMonitor implements Service {
   readonly name = "senderMonitor";
@@ -87,6 +100,7 @@ export class SenderMonitor implements Service {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly ttlMs: number;
+  private readonly maxSenders: number;
   private readonly recipient: Address;
   private lastPoolSize: bigint | null = null;
   private unsubscribe: (() => void)[] = [];
@@ -99,6 +113,7 @@ export class SenderMonitor implements Service {
     this.clock = deps.clock ?? systemClock;
     this.log = (deps.logger ?? silentLogger()).child({ module: "sendermonitor" });
     this.ttlMs = options.ttlMs ?? DEFAULT_SENDER_TTL_MS;
+    this.maxSenders = options.maxSenders ?? DEFAULT_MAX_SENDERS;
     this.recipient = getAddress(options.recipient);
   }
 
@@ -137,12 +152,18 @@ export class SenderMonitor implements Service {
     this.cleanupTimer = null;
   }
 
-  /** The sender's state, read from the chain on first use (concurrent first uses share one read). */
+  /**
+   * The sender's state, read from the chain on first use (concurrent first uses share one read).
+   * Throws SENDER_LIMIT when a new sender must be kept and every kept one is in use.
+   */
   async sender(address: Address): Promise<SenderState> {
     const key = getAddress(address);
     const known = this.senders.get(key);
     if (known) {
       known.lastAccess = this.clock.now();
+      // Map order is the LRU order: most recently used last.
+      this.senders.delete(key);
+      this.senders.set(key, known);
       return known;
     }
     let load = this.loading.get(key);
@@ -156,10 +177,12 @@ export class SenderMonitor implements Service {
   /** Re-reads a sender from the chain (after a reorg undid one of its events). */
   async refresh(address: Address): Promise<SenderState> {
     const key = getAddress(address);
-    const pending = this.senders.get(key)?.pending ?? 0n;
     const state = await this.read(key);
-    state.pending = pending;
-    this.senders.set(key, state);
+    const known = this.senders.get(key);
+    if (known) {
+      state.pending = known.pending;
+      this.senders.set(key, state);
+    } else this.keep(key, state);
     this.notify(key);
     return state;
   }
@@ -226,6 +249,7 @@ export class SenderMonitor implements Service {
 
   /** Calls `handler` whenever the sender's max float may have changed; returns the unsubscribe function. */
   onMaxFloatChange(address: Address, handler: () => void): () => void {
+    // A sender with no funds is not kept; its listener still hears of its events (see handleEvent).
     const key = getAddress(address);
     let set = this.listeners.get(key);
     if (!set) {
@@ -249,7 +273,15 @@ export class SenderMonitor implements Service {
     if (holder === undefined) return;
     const key = getAddress(holder);
     const s = this.senders.get(key);
-    if (!s) return;
+    if (!s) {
+      // Someone waits on this sender's max float: read it now that it changed (a first deposit).
+      if (this.listeners.has(key)) {
+        void this.refresh(key).catch((err) =>
+          this.log.warn({ sender: key, err: errorMessage(err) }, "reading sender info failed"),
+        );
+      }
+      return;
+    }
     if (event.removed) {
       // A reorg undid it: the chain is the only safe source now.
       void this.refresh(key).catch((err) =>
@@ -296,11 +328,15 @@ export class SenderMonitor implements Service {
     this.notify(key);
   }
 
-  /** Forgets senders idle for longer than the TTL that nobody listens to (go-livepeer's cleanup). */
+  /**
+   * Forgets senders nobody depends on (no listener, no redemption in flight) that are idle for
+   * longer than the TTL (go-livepeer's cleanup) or have no funds left.
+   */
   cleanup(): void {
     const now = this.clock.now();
     for (const [key, s] of this.senders) {
-      if (now - s.lastAccess > this.ttlMs && !this.listeners.has(key) && s.pending === 0n) {
+      if (this.inUse(key, s)) continue;
+      if (now - s.lastAccess > this.ttlMs || !funded(s)) {
         this.senders.delete(key);
         this.log.debug({ sender: key }, "forgot idle sender");
       }
@@ -325,8 +361,39 @@ export class SenderMonitor implements Service {
     // An event or a refresh may have filled it while the read was in flight: that one is newer.
     const raced = this.senders.get(key);
     if (raced) return raced;
-    this.senders.set(key, state);
+    this.keep(key, state);
     return state;
+  }
+
+  /** Whether forgetting the sender would lose something: a listener's updates or pending redemptions. */
+  private inUse(key: Address, s: SenderState): boolean {
+    return this.listeners.has(key) || s.pending > 0n;
+  }
+
+  /**
+   * Keeps a freshly read sender when it is worth it (funds on chain, or a listener), making room by
+   * forgetting the least recently used sender not in use.
+   */
+  private keep(key: Address, state: SenderState): void {
+    if (!funded(state) && !this.inUse(key, state)) return;
+    if (this.senders.size >= this.maxSenders) {
+      let victim: Address | null = null;
+      for (const [k, s] of this.senders) {
+        if (!this.inUse(k, s)) {
+          victim = k;
+          break;
+        }
+      }
+      if (victim === null) {
+        throw new SenderMonitorError(
+          "SENDER_LIMIT",
+          `too many senders monitored: all ${this.maxSenders} are in use`,
+        );
+      }
+      this.senders.delete(victim);
+      this.log.debug({ sender: victim }, "forgot least recently used sender");
+    }
+    this.senders.set(key, state);
   }
 
   private async read(key: Address): Promise<SenderState> {
@@ -358,6 +425,11 @@ export class SenderMonitor implements Service {
   private notifyAll(): void {
     for (const key of this.listeners.keys()) this.notify(key);
   }
+}
+
+/** Whether the sender has anything on chain to pay tickets with. */
+function funded(s: Pick<SenderState, "deposit" | "reserve">): boolean {
+  return s.deposit > 0n || s.reserve > 0n;
 }
 
 /** Reserve allocation of a sender for a pool size (pure; see SenderMonitor.reserveAlloc). */

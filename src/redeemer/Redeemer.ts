@@ -3,7 +3,8 @@ import type { Chain } from "../eth/Chain.js";
 import type { Logger } from "../logger/logger.js";
 import type { Service } from "../node/Service.js";
 import type { NodeStatus } from "../node/status.js";
-import { RedemptionQueue, redemptionChain } from "../payments/RedemptionQueue.js";
+import { chainRedemptionQueue, ticketsView } from "../payments/localRedemption.js";
+import type { RedemptionQueue } from "../payments/RedemptionQueue.js";
 import { SenderMonitor } from "../payments/SenderMonitor.js";
 import { TicketStore } from "../payments/TicketStore.js";
 import type { SignedTicket } from "../payments/types.js";
@@ -20,6 +21,8 @@ export interface RedeemerOptions {
   /** Redemption retry backoff (tests lower it). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Senders the sender monitor keeps at most (DEFAULT_MAX_SENDERS; tests lower it). */
+  maxSenders?: number;
 }
 
 interface Parts {
@@ -66,26 +69,10 @@ export class Redeemer implements Service {
     try {
       const store = TicketStore.open(db);
       const monitor = new SenderMonitor(
-        { recipient: this.recipient },
+        { recipient: this.recipient, maxSenders: this.options.maxSenders },
         { chain: chain.client, rounds: chain.rounds, events: chain.blocks, logger: log },
       );
-      const queue = new RedemptionQueue(
-        {
-          ticketBroker: chain.client.addresses.TicketBroker,
-          redeemGas: this.options.redeemGas ?? chain.settings.chain.redeemGas,
-          initialBackoffMs: this.options.initialBackoffMs,
-          maxBackoffMs: this.options.maxBackoffMs,
-        },
-        {
-          store,
-          chain: redemptionChain(chain.client.publicClient, chain.client.addresses.TicketBroker),
-          tx: chain.tx,
-          funds: monitor,
-          rounds: chain.rounds,
-          blocks: chain.blocks,
-          logger: log,
-        },
-      );
+      const queue = chainRedemptionQueue(chain, this.options, { store, funds: monitor, logger: log });
       for (const service of [monitor, queue]) {
         await service.start(signal);
         started.push(service);
@@ -141,16 +128,7 @@ export class Redeemer implements Service {
     const p = this.parts;
     if (!p) return;
     const stats = p.store.stats();
-    const view = (k: keyof typeof stats) => ({
-      Count: stats[k].count,
-      FaceValue: stats[k].faceValue.toString(),
-    });
-    s["Tickets"] = {
-      Pending: view("pending"),
-      Submitted: view("submitted"),
-      Redeemed: view("redeemed"),
-      Failed: view("failed"),
-    };
+    s["Tickets"] = ticketsView(stats);
     s["QueueDepth"] = stats.pending.count + stats.submitted.count;
     s["RedeemedValue"] = stats.redeemed.faceValue.toString();
     s["SendersMonitored"] = p.monitor.knownSenders().length;

@@ -6,16 +6,11 @@ import {
   type HandlerContext,
 } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
-import Fastify from "fastify";
 import { type Address, bytesToHex, getAddress } from "viem";
 import type { HostPort } from "../config/addresses.js";
-import { errorMessage } from "../errors/LpError.js";
-import {
-  ConnectionGuard,
-  type ConnectionLimits,
-  DEFAULT_CONNECTION_LIMITS,
-} from "../http/connectionGuard.js";
-import { selfSignedCert } from "../http/tls.js";
+import { errorMessage, isLpError } from "../errors/LpError.js";
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "../http/connectionGuard.js";
+import { listenTls, tlsFastify } from "../http/tlsPort.js";
 import type { Logger } from "../logger/logger.js";
 import type { Service } from "../node/Service.js";
 import type { NodeStatus } from "../node/status.js";
@@ -114,7 +109,9 @@ function senderOf(req: MaxFloatReq): Address {
  * recipient, Internal for queue and max-float errors) and InvalidArgument for malformed or
  * forged tickets, which go-livepeer would queue and let fail on chain. Every client address is
  * bounded in connections, calls in flight and streams, so one client cannot take the capacity of
- * the others.
+ * the others. What callers can make the redeemer remember is bounded too: the sender monitor keeps
+ * only senders with funds on chain (a made-up address is answered, not kept), at most a fixed
+ * number of them, and refuses a new one with ResourceExhausted while every kept one is in use.
  */
 export class RedeemerServer implements Service {
   readonly name = "redeemer-server";
@@ -141,21 +138,17 @@ export class RedeemerServer implements Service {
   }
 
   async start(): Promise<void> {
-    const { cert, key } = selfSignedCert(this.options.certHost);
-    const guard = new ConnectionGuard(this.limits.connection, { logger: this.deps.logger });
-    const app = Fastify({
-      http2: true,
-      https: {
-        key,
-        cert,
-        ...guard.tlsOptions(),
-        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+    const app = tlsFastify(
+      {
+        certHost: this.options.certHost,
+        connection: this.limits.connection,
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
+        // gRPC only: HTTP/2, as go-livepeer's grpc.Server.
+        allowHTTP1: false,
       },
-      logger: false,
-      forceCloseConnections: true,
-      http2SessionTimeout: IDLE_TIMEOUT_MS,
-    });
-    guard.attach(app.server);
+      { logger: this.deps.logger },
+    );
     await app.register(fastifyConnectPlugin, {
       routes: (router) =>
         router.service(TicketRedeemer, {
@@ -171,12 +164,7 @@ export class RedeemerServer implements Service {
       connect: false,
       contextValues: (req) => createContextValues().set(PEER, clientAddress(req.socket.remoteAddress)),
     });
-    app.setNotFoundHandler((_req, reply) =>
-      reply.code(404).type("text/plain; charset=utf-8").send("404 page not found\n"),
-    );
-    await app.listen({ host: this.options.addr.host || "::", port: this.options.addr.port, ipv6Only: false });
-    const address = app.server.address();
-    this.boundPort = typeof address === "object" && address ? address.port : this.options.addr.port;
+    this.boundPort = await listenTls(app, this.options.addr);
     this.app = app;
     this.deps.logger.info(
       { addr: `${this.options.addr.host}:${this.boundPort}`, recipient: this.deps.backend.recipient },
@@ -257,7 +245,9 @@ export class RedeemerServer implements Service {
     try {
       return await this.deps.backend.maxFloat(sender);
     } catch (err) {
-      throw new ConnectError(errorMessage(err), Code.Internal);
+      // Every sender the monitor keeps is in use: a limit, not a fault of the redeemer.
+      const code = isLpError(err, "SENDER_LIMIT") ? Code.ResourceExhausted : Code.Internal;
+      throw new ConnectError(errorMessage(err), code);
     }
   }
 

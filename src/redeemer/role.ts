@@ -8,6 +8,8 @@ export interface RedeemerRoleLimits {
   server?: Partial<RedeemerLimits>;
   /** Redemption retry timings (tests shorten them). */
   queue?: { initialBackoffMs?: number; maxBackoffMs?: number };
+  /** Senders the sender monitor keeps at most (tests lower it to fill it). */
+  maxSenders?: number;
 }
 
 /**
@@ -25,6 +27,7 @@ export function redeemerRole(
       datadir: config.datadir,
       recipient: config.redeemer.ethOrchAddr === "" ? null : (config.redeemer.ethOrchAddr as `0x${string}`),
       ...limits.queue,
+      maxSenders: limits.maxSenders,
     },
     { chain: ctx.chain, logger: ctx.logger },
   );
