@@ -150,9 +150,14 @@ export class Orchestrator {
     return this.info(undefined, { sender: req.address, sessionId: "" });
   }
 
-  /** gRPC Ping: offchain the signature of the value is empty. */
-  ping(_req: PingPong): PingPong {
-    return create(PingPongSchema, { value: new Uint8Array(0) });
+  /**
+   * gRPC Ping: on a chain the node's signature of the value (go-livepeer's orchestrator Sign), so a
+   * caller can tell which account answers; offchain an empty value, as go-livepeer.
+   */
+  async ping(req: PingPong): Promise<PingPong> {
+    const recipient = this.deps.recipient;
+    const value = recipient ? await recipient.sign(req.value) : new Uint8Array(0);
+    return create(PingPongSchema, { value });
   }
 
   /** gRPC EndTranscodingSession: HMAC checked, expiry not (as go-livepeer). */

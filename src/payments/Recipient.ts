@@ -5,6 +5,7 @@
  * queue that redeems the winners, and the balances a session is debited from. Built only on a
  * chain; it starts after the chain layer and before the orchestrator's port opens.
  */
+
 import { create } from "@bufbuild/protobuf";
 import { type Address, bytesToHex, getAddress, type Hash, type Hex, hexToBytes, keccak256 } from "viem";
 import type { OrchestratorPaymentsConfig } from "../config/resolve.js";
@@ -24,6 +25,7 @@ import {
 import { closeDatabase, openDatabase, type SqliteDb } from "../storage/db.js";
 import { AddressBalances } from "./balances.js";
 import { feeForPixels } from "./fees.js";
+import { keccak256Bytes } from "./keccak.js";
 import { chainRedemptionQueue, ticketsView } from "./localRedemption.js";
 import {
   gatewayPricesFromFlag,
@@ -161,6 +163,14 @@ export class Recipient implements Service {
   get address(): Address {
     const o = this.options.ethOrchAddr;
     return o ? getAddress(o.toLowerCase()) : this.deps.chain.signer.address;
+  }
+
+  /**
+   * go-livepeer's orchestrator Sign(msg): the node's key personal-signs keccak256(msg) (65 bytes,
+   * v 27/28). Signed by the hot key, which -ethOrchAddr does not change.
+   */
+  sign(msg: Uint8Array): Promise<Uint8Array> {
+    return this.deps.chain.signer.signHash(keccak256Bytes(msg));
   }
 
   /** Replaces the default price (the CLI's setOrchestratorConfig); a bad price throws PricingError. */

@@ -25,7 +25,7 @@ import { ChainClient } from "../../../src/eth/ChainClient.js";
 import { advanceToNextRound, type DevnetDeployment, deployDevnet } from "../../../src/eth/deploy.js";
 import { encryptKeystore, LIGHT_SCRYPT, writeKeystoreFile } from "../../../src/eth/keystore.js";
 import { chainConfigFromOptions } from "../../../src/eth/networks.js";
-import { Signer } from "../../../src/eth/signer.js";
+import { recoverHashSigner, Signer } from "../../../src/eth/signer.js";
 import { Rat } from "../../../src/payments/rat.js";
 import { paymentMessage, Sender, ticketParamsFromWire } from "../../../src/payments/Sender.js";
 import { ticketEV } from "../../../src/payments/ticket.js";
@@ -315,6 +315,17 @@ describe("an orchestrator paid with tickets on a devnet", () => {
     const other = new TestGateway(o);
     await other.discover(otherSigner);
     expect(other.params.recipientRandHash).not.toBe(gw.params.recipientRandHash);
+  });
+
+  it("signs a Ping's value with its key, as go-livepeer's orchestrator Sign", async () => {
+    const client = createClient(
+      OrchestratorService,
+      createGrpcTransport({ baseUrl: o.uri, nodeOptions: { rejectUnauthorized: false } }),
+    );
+    const value = Buffer.from("ping at 2026-12-01T02:00:00Z");
+    const pong = await client.ping({ value }, { timeoutMs: 10_000 });
+    expect(pong.value).toHaveLength(65);
+    expect(await recoverHashSigner(keccak256(value, "bytes"), pong.value)).toBe(orch.address);
   });
 
   it("transcodes a paid segment, credits the ticket's EV and debits exactly pixels x price", async () => {

@@ -112,7 +112,7 @@ function memoryStore(): SignerStore {
 
 function makeSigner(
   hook: SignerWebhook | null = null,
-  extra: { maxTicketEV?: string; maxTotalEV?: string; store?: SignerStore } = {},
+  extra: { maxTicketEV?: string; maxTotalEV?: string; store?: PaymentSignerStore } = {},
 ) {
   return new PaymentSigner(
     {
