@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type Address, createPublicClient, type Hex, http, type PublicClient, parseEther } from "viem";
+import { type Address, createPublicClient, http, type PublicClient, parseEther } from "viem";
 import { foundry } from "viem/chains";
 import { afterAll, describe, expect, it } from "vitest";
 import { bondingManagerAbi, ticketBrokerAbi } from "../../src/eth/abis.js";
 import { isAlive } from "../../src/utils/process.js";
-import { freshHome, LP_NODE } from "../helpers/lpNode.js";
+import type { DevnetDoc } from "../helpers/devnetDoc.js";
+import { spawnLpNode } from "../helpers/lpNode.js";
 import { makeClip, removeClips } from "../helpers/media.js";
 import { pushRtmp } from "../helpers/rtmp.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -18,22 +18,14 @@ import { waitFor } from "../helpers/waitFor.js";
 interface ClusterDoc {
   gateway: { address: Address; rtmp: string; http: string; cli: string; log: string };
   orchestrators: { address: Address; serviceURI: string; cli: string; log: string }[];
-  devnet: {
-    chainId: number;
-    rpcUrl: string;
-    controller: Address;
-    contracts: Record<string, Address>;
-    roundLength: number;
-    accounts: { address: Address; privateKey: Hex; keystore: string; password: string }[];
-  };
+  devnet: Omit<DevnetDoc, "flags">;
 }
 
 type Tickets = Record<"Pending" | "Submitted" | "Redeemed" | "Failed", { Count: number; FaceValue: string }>;
 
-const running = new Set<ChildProcess>();
+// A failed test leaves no cluster behind: the setup file's stopAllLpNodes kills the spawned
+// devnet, and its nodes and anvil follow by their parent-death signal.
 afterAll(() => {
-  // A failed test must not leave a cluster behind: its nodes and anvil follow by their parent-death signal.
-  for (const child of running) child.kill("SIGKILL");
   removeClips();
 });
 
@@ -42,42 +34,22 @@ const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).
 describe("lp-node devnet --cluster", () => {
   it("runs a paid cluster: a 20 s stream is paid with tickets, the winners are redeemed and move exactly their face values, reward is called once a round, and SIGTERM leaves no process", async () => {
     const dir = tempDir("lp-cluster-");
-    const child = spawn(
-      process.execPath,
-      [
-        LP_NODE,
-        "devnet",
-        "--cluster",
-        "--dir",
-        dir,
-        "--port",
-        "0",
-        "--free-ports",
-        "--transcoding-options",
-        "P240p30fps16x9",
-      ],
-      { env: { ...process.env, HOME: freshHome() }, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    running.add(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr!.on("data", (d) => {
-      stderr += d;
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.on("exit", (code, signal) => {
-        running.delete(child);
-        resolve({ code, signal });
-      }),
-    );
+    const { child, stdout, stderr, exited } = spawnLpNode([
+      "devnet",
+      "--cluster",
+      "--dir",
+      dir,
+      "--port",
+      "0",
+      "--free-ports",
+      "--transcoding-options",
+      "P240p30fps16x9",
+    ]);
     // The clip is made while the cluster starts.
     const clip = makeClip({ seconds: 20, width: 320, height: 240, format: "mp4" });
     const docPath = join(dir, "cluster.json");
     await waitFor(() => statSync(docPath, { throwIfNoEntry: false }) !== undefined, {
-      what: `cluster.json (stderr so far:\n${stderr})`,
+      what: `cluster.json (stderr so far:\n${stderr()})`,
       timeoutMs: 60_000,
       intervalMs: 100,
     });
@@ -91,8 +63,8 @@ describe("lp-node devnet --cluster", () => {
     ]);
     for (const o of doc.orchestrators) expect(o.serviceURI).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(doc.gateway.rtmp).toMatch(/^rtmp:\/\/127\.0\.0\.1:\d+$/);
-    expect(stdout).toContain(`${doc.gateway.http}/stream/<stream>.m3u8`);
-    for (const node of [doc.gateway, ...doc.orchestrators]) expect(stdout).toContain(`${node.cli}/status`);
+    expect(stdout()).toContain(`${doc.gateway.http}/stream/<stream>.m3u8`);
+    for (const node of [doc.gateway, ...doc.orchestrators]) expect(stdout()).toContain(`${node.cli}/status`);
     // Every node answers /status once cluster.json is there.
     for (const node of [doc.gateway, ...doc.orchestrators]) {
       expect((await fetch(`${node.cli}/status`)).status).toBe(200);
@@ -223,7 +195,7 @@ describe("lp-node devnet --cluster", () => {
     }
 
     // SIGTERM stops every node, then the chain: no process is left.
-    const pids = [...stderr.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    const pids = [...stderr().matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(4); // anvil and three nodes
     child.kill("SIGTERM");
     expect((await exited).code).toBe(0);

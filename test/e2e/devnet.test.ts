@@ -1,19 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { performance } from "node:perf_hooks";
-import {
-  type Address,
-  bytesToHex,
-  createPublicClient,
-  type Hex,
-  http,
-  type PublicClient,
-  parseEther,
-} from "viem";
+import { type Address, bytesToHex, createPublicClient, http, type PublicClient, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   bondingManagerAbi,
   livepeerTokenAbi,
@@ -26,19 +18,10 @@ import { decryptKeystore } from "../../src/eth/keystore.js";
 import { chainConfigFromOptions } from "../../src/eth/networks.js";
 import { TxManager } from "../../src/eth/TxManager.js";
 import { isAlive } from "../../src/utils/process.js";
-import { freshHome, LP_NODE } from "../helpers/lpNode.js";
+import type { DevnetDoc } from "../helpers/devnetDoc.js";
+import { spawnLpNode } from "../helpers/lpNode.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/waitFor.js";
-
-interface DevnetDoc {
-  chainId: number;
-  rpcUrl: string;
-  controller: Address;
-  contracts: Record<string, Address>;
-  roundLength: number;
-  accounts: { address: Address; privateKey: Hex; keystore: string; password: string }[];
-  flags: string[];
-}
 
 /** One `lp-node devnet` process: its document (the JSON line), anvil's pid and output so far. */
 interface Devnet {
@@ -50,35 +33,11 @@ interface Devnet {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-const running = new Set<ChildProcess>();
-
-afterAll(async () => {
-  // A failed test must not leave a devnet behind (SIGKILL: anvil follows by its parent-death signal).
-  for (const child of running) child.kill("SIGKILL");
-});
-
+// A failed test leaves no devnet behind: the setup file's stopAllLpNodes SIGKILLs every spawned
+// lp-node, and anvil follows by its parent-death signal.
 function spawnDevnet(args: string[]) {
   const started = performance.now();
-  const child = spawn(process.execPath, [LP_NODE, "devnet", ...args], {
-    env: { ...process.env, HOME: freshHome() },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  running.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr!.on("data", (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return { child, started, exited, stdout: () => stdout, stderr: () => stderr };
+  return { ...spawnLpNode(["devnet", ...args]), started };
 }
 
 async function startDevnet(args: string[]): Promise<Devnet> {

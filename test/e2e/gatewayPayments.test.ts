@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import { parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ANVIL_KEYS } from "../helpers/anvil.js";
-import { GATEWAY_ON_PORT_0, LpNodeProcess, stopAllLpNodes } from "../helpers/lpNode.js";
-import { makeClip, removeClips } from "../helpers/media.js";
+import { GATEWAY_ON_PORT_0, LpNodeProcess } from "../helpers/lpNode.js";
+import { makeClip } from "../helpers/media.js";
+import { chainNodeFlags, fundSender, stopNodesAndChain } from "../helpers/paidChain.js";
 import { keystoreDataDir, startTestChain, type TestChain } from "../helpers/testChain.js";
 import { waitFor } from "../helpers/waitFor.js";
 
@@ -23,14 +24,7 @@ beforeAll(async () => {
   datadir = await keystoreDataDir(gatewayKey, PASSWORD, "lp-gwpay-");
 });
 
-afterEach(async () => {
-  await stopAllLpNodes();
-});
-
-afterAll(async () => {
-  removeClips();
-  await chain?.stop();
-});
+stopNodesAndChain(() => chain);
 
 describe("a gateway on a devnet", () => {
   it("without deposit and reserve refuses to stream with go-livepeer's reason, and streams once funded", async () => {
@@ -38,25 +32,15 @@ describe("a gateway on a devnet", () => {
       ...GATEWAY_ON_PORT_0,
       "-orchAddr",
       "127.0.0.1:9",
-      ...chain.flags(),
-      "-ethPassword",
-      PASSWORD,
-      "-blockPollingInterval",
-      "1",
-      "-datadir",
-      datadir,
+      ...chainNodeFlags(chain, { password: PASSWORD, datadir, cli: false }),
     ]);
     const refused = await gw.waitFor(
       (l) => String(l["msg"]).startsWith("the gateway cannot pay orchestrators"),
       30_000,
     );
     expect(refused).toMatchObject({ sender: gatewayAddress, reason: "no sender reserve" });
-    const httpAddr = String((await gw.waitFor((l) => l["msg"] === "gateway HTTP server listening"))["addr"]);
-    const cli = String(
-      (await gw.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string"))["addr"],
-    );
-    const status = async () =>
-      (await (await fetch(`http://${cli}/status`)).json()) as Record<string, unknown>;
+    const httpAddr = await gw.gatewayHttpAddr();
+    const status = () => gw.status();
     expect((await status())["Sender"]).toMatchObject({
       address: gatewayAddress,
       deposit: "0",
@@ -70,13 +54,7 @@ describe("a gateway on a devnet", () => {
     expect(res.status).toBe(503);
     expect((await res.text()).trim()).toBe("cannot pay for transcoding: no sender reserve");
 
-    await chain.send(
-      gatewayKey,
-      "TicketBroker",
-      "fundDepositAndReserve",
-      [parseEther("1"), parseEther("1")],
-      parseEther("2"),
-    );
+    await fundSender(chain, gatewayKey, parseEther("1"), parseEther("1"));
     // The gateway reads its funds again (new blocks, and a stream that asks), then takes the stream.
     await waitFor(
       async () => {

@@ -1,10 +1,17 @@
 import { readFileSync } from "node:fs";
 import { parseEther } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ANVIL_KEYS } from "../helpers/anvil.js";
-import { LpNodeProcess, stopAllLpNodes } from "../helpers/lpNode.js";
-import { makeClip, removeClips } from "../helpers/media.js";
+import { LpNodeProcess } from "../helpers/lpNode.js";
+import { makeClip } from "../helpers/media.js";
+import {
+  fundSender,
+  ORCH_STAKE,
+  onChainGatewayArgs,
+  onChainOrchestratorArgs,
+  registerOrchestrator,
+  stopNodesAndChain,
+} from "../helpers/paidChain.js";
 import { keystoreDataDir, startTestChain, type TestChain } from "../helpers/testChain.js";
 import { waitFor } from "../helpers/waitFor.js";
 
@@ -15,101 +22,40 @@ import { waitFor } from "../helpers/waitFor.js";
 const PASSWORD = "correct horse";
 const FACE = parseEther("0.01");
 const DEPOSIT = parseEther("10");
-const [deployerKey, orchKey, gatewayKey] = ANVIL_KEYS;
+const [, orchKey, gatewayKey] = ANVIL_KEYS;
 let chain: TestChain;
 
 beforeAll(async () => {
   chain = await startTestChain();
 }, 60_000);
-afterEach(async () => {
-  await stopAllLpNodes();
-});
-afterAll(async () => {
-  removeClips();
-  await chain?.stop();
-});
-
-const chainFlags = (datadir: string) => [
-  ...chain.flags(),
-  "-ethPassword",
-  PASSWORD,
-  "-blockPollingInterval",
-  "1",
-  "-datadir",
-  datadir,
-  "-cliAddr",
-  "127.0.0.1:0",
-];
-
-const cliOf = async (node: LpNodeProcess) =>
-  String(
-    (await node.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string", 30_000))["addr"],
-  );
+stopNodesAndChain(() => chain);
 
 describe("a gateway on a chain without -orchAddr", () => {
   it("streams through an orchestrator it found in the on-chain registry", async () => {
-    const o = new LpNodeProcess([
-      "--mode",
-      "orchestrator,transcoder",
-      "-serviceAddr",
-      "127.0.0.1:0",
-      "-startupAvailabilityCheck=false",
-      "-pricePerUnit",
-      "1",
-      "-ticketEV",
-      (FACE - 1n).toString(),
-      "-maxFaceValue",
-      FACE.toString(),
-      ...chainFlags(await keystoreDataDir(orchKey, PASSWORD, "lp-ocg-")),
-    ]);
-    const port = String(
-      (await o.waitFor((l) => l["msg"] === "orchestrator TLS port listening", 30_000))["addr"],
-    )
-      .split(":")
-      .pop();
-    const uri = `https://127.0.0.1:${port}`;
-    const orch = privateKeyToAccount(orchKey).address;
-    await chain.send(deployerKey, "LivepeerToken", "transfer", [orch, parseEther("1000")]);
-    await chain.send(orchKey, "LivepeerToken", "approve", [
-      chain.dev.contracts.BondingManager,
-      parseEther("1000"),
-    ]);
-    await chain.send(orchKey, "BondingManager", "bond", [parseEther("1000"), orch]);
-    await chain.send(orchKey, "BondingManager", "transcoder", [0n, 1_000_000n]);
-    await chain.send(orchKey, "ServiceRegistry", "setServiceURI", [uri]);
-    await chain.send(
-      gatewayKey,
-      "TicketBroker",
-      "fundDepositAndReserve",
-      [DEPOSIT, parseEther("1")],
-      DEPOSIT + parseEther("1"),
+    const o = new LpNodeProcess(
+      onChainOrchestratorArgs(chain, await keystoreDataDir(orchKey, PASSWORD, "lp-ocg-"), {
+        password: PASSWORD,
+        face: FACE,
+      }),
     );
+    const uri = `https://127.0.0.1:${await o.orchestratorPort()}`;
+    const orch = await registerOrchestrator(chain, orchKey, { uri });
+    await fundSender(chain, gatewayKey, DEPOSIT, parseEther("1"));
     const round = await chain.nextRound();
     // The orchestrator prices tickets from the new round's pool (its reserve allocation).
-    const ocli = await cliOf(o);
-    await waitFor(async () => {
-      const s = (await (await fetch(`http://${ocli}/status`)).json()) as {
-        Round: { lastInitialized: string };
-      };
-      return s.Round.lastInitialized === round.toString();
-    });
-
-    const gw = new LpNodeProcess([
-      "--mode",
-      "gateway",
-      "-httpAddr",
-      "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-maxTicketEV",
-      FACE.toString(),
-      "-maxTotalEV",
-      (FACE * 10n).toString(),
-      ...chainFlags(await keystoreDataDir(gatewayKey, PASSWORD, "lp-ocg-")),
-    ]);
-    const httpAddr = String(
-      (await gw.waitFor((l) => l["msg"] === "gateway HTTP server listening", 30_000))["addr"],
+    await waitFor(
+      async () =>
+        (await o.status<{ Round: { lastInitialized: string } }>()).Round.lastInitialized === round.toString(),
     );
+
+    // No -orchAddr: the gateway finds the orchestrator on chain.
+    const gw = new LpNodeProcess(
+      onChainGatewayArgs(chain, await keystoreDataDir(gatewayKey, PASSWORD, "lp-ocg-"), {
+        password: PASSWORD,
+        face: FACE,
+      }),
+    );
+    const httpAddr = await gw.gatewayHttpAddr();
     expect(gw.lines.some((l) => l["msg"] === "No orchestrator specified; transcoding will not happen")).toBe(
       false,
     );
@@ -118,18 +64,18 @@ describe("a gateway on a chain without -orchAddr", () => {
       const res = await fetch(`http://${httpAddr}/live/found/${i}.ts`, { method: "POST", body: clip });
       expect(res.status, await res.text()).toBe(200);
     }
-    const status = (await (await fetch(`http://${await cliOf(gw)}/status`)).json()) as {
+    const status = await gw.status<{
       OrchestratorPool: string[];
       RegisteredOrchestrators: { Address: string; ServiceURI: string; Active: boolean; Stake: string }[];
       Streams: Record<string, { orchestrator: string; segmentsOk: number; payment: { recipient: string } }>;
-    };
+    }>();
     expect(status.OrchestratorPool).toEqual([uri]);
     expect(status.RegisteredOrchestrators).toEqual([
       expect.objectContaining({
         Address: orch.toLowerCase(),
         ServiceURI: uri,
         Active: true,
-        Stake: parseEther("1000").toString(),
+        Stake: ORCH_STAKE.toString(),
       }),
     ]);
     expect(status.Streams["found"]).toMatchObject({

@@ -1,12 +1,21 @@
 import { readFileSync } from "node:fs";
-import { type Abi, type Address, type Hex, parseEther, toHex } from "viem";
+import { type Abi, type Address, type Hex, parseEther } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { abis } from "../../src/eth/abis.js";
 import { ANVIL_KEYS } from "../helpers/anvil.js";
-import { LpNodeProcess, runLpNode, stopAllLpNodes } from "../helpers/lpNode.js";
-import { makeClip, removeClips } from "../helpers/media.js";
-import { keystoreDataDir, startTestChain, type TestChain } from "../helpers/testChain.js";
+import { LpNodeProcess, runLpNode } from "../helpers/lpNode.js";
+import { makeClip } from "../helpers/media.js";
+import {
+  chainNodeFlags,
+  fundSender,
+  onChainGatewayArgs,
+  onChainOrchestratorArgs,
+  stopNodesAndChain,
+  ticketsOf,
+  waitForRedeemed,
+} from "../helpers/paidChain.js";
+import { keystoreDataDir, setBalance, startTestChain, type TestChain } from "../helpers/testChain.js";
 import { waitFor } from "../helpers/waitFor.js";
 
 // Operators register and configure orchestrators with `lp-node` subcommands, straight to a devnet
@@ -30,15 +39,8 @@ const dir = async (key: Hex) => {
   if (!dirs.has(key)) dirs.set(key, await keystoreDataDir(key, PASSWORD, "lp-operator-"));
   return dirs.get(key)!;
 };
-const chainFlags = async (key: Hex) => [
-  ...chain.flags(),
-  "-ethPassword",
-  PASSWORD,
-  "-blockPollingInterval",
-  "1",
-  "-datadir",
-  await dir(key),
-];
+const chainFlags = async (key: Hex) =>
+  chainNodeFlags(chain, { password: PASSWORD, datadir: await dir(key), cli: false });
 const nonce = (address: Address) => chain.publicClient.getTransactionCount({ address, blockTag: "pending" });
 const read = <T>(name: keyof typeof abis, functionName: string, args: unknown[] = []) =>
   chain.publicClient.readContract({
@@ -62,47 +64,45 @@ async function lp(
   return { code: r.code, out, stderr: r.stderr };
 }
 
+/** The settings of `lp-node orchestrator activate`, each given as a flag and a separate value. */
+interface Activation {
+  stake?: string;
+  cut: string;
+  share: string;
+  uri: string;
+}
+
+/** Runs `lp-node orchestrator activate` with `settings`, then `rest` (the account or --node). */
+const activate = (settings: Activation, rest: string[]) =>
+  lp([
+    "orchestrator",
+    "activate",
+    ...(settings.stake === undefined ? [] : ["--stake", settings.stake]),
+    "--reward-cut",
+    settings.cut,
+    "--fee-share",
+    settings.share,
+    "--service-uri",
+    settings.uri,
+    ...rest,
+  ]);
+
 beforeAll(async () => {
   chain = await startTestChain();
-  const rpc = chain.publicClient.request as unknown as (a: {
-    method: string;
-    params: unknown[];
-  }) => Promise<unknown>;
-  for (const a of [o3, hot]) await rpc({ method: "anvil_setBalance", params: [a, toHex(parseEther("100"))] });
+  for (const a of [o3, hot]) await setBalance(chain, a, parseEther("100"));
   for (const a of [o1, o2, o3])
     await chain.send(deployerKey, "LivepeerToken", "transfer", [a, parseEther("1000")]);
-  await chain.send(
-    gatewayKey,
-    "TicketBroker",
-    "fundDepositAndReserve",
-    [parseEther("10"), parseEther("1")],
-    parseEther("11"),
-  );
+  await fundSender(chain, gatewayKey, parseEther("10"), parseEther("1"));
 }, 60_000);
 
-afterEach(async () => {
-  await stopAllLpNodes();
-});
-afterAll(async () => {
-  removeClips();
-  await chain?.stop();
-});
+stopNodesAndChain(() => chain);
 
 describe("operator subcommands", () => {
   it("register two orchestrators straight to the chain, with --json and exit codes 0, 1 and 2", async () => {
-    const a = await lp([
-      "orchestrator",
-      "activate",
-      "--stake",
-      "500LPT",
-      "--reward-cut",
-      "10%",
-      "--fee-share",
-      "95%",
-      "--service-uri",
-      "https://127.0.0.1:18935",
-      ...(await chainFlags(o1Key)),
-    ]);
+    const a = await activate(
+      { stake: "500LPT", cut: "10%", share: "95%", uri: "https://127.0.0.1:18935" },
+      await chainFlags(o1Key),
+    );
     expect(a.code, a.stderr).toBe(0);
     expect(a.out).toMatchObject({ op: "orchestrator activate", success: true, account: o1 });
     expect((a.out["transactions"] as { op: string }[]).map((s) => s.op)).toEqual([
@@ -124,19 +124,10 @@ describe("operator subcommands", () => {
 
     // Refused by what the chain shows: exit 1, go-livepeer's text, nothing sent.
     const before = await nonce(o1);
-    const again = await lp([
-      "orchestrator",
-      "activate",
-      "--stake",
-      "1LPT",
-      "--reward-cut",
-      "1",
-      "--fee-share",
-      "1",
-      "--service-uri",
-      "https://127.0.0.1:18935",
-      ...(await chainFlags(o1Key)),
-    ]);
+    const again = await activate(
+      { stake: "1LPT", cut: "1", share: "1", uri: "https://127.0.0.1:18935" },
+      await chainFlags(o1Key),
+    );
     expect(again.code).toBe(1);
     expect(again.out).toEqual({
       error: { code: "STAKING_REFUSED", message: "orchestrator already registered" },
@@ -154,17 +145,10 @@ describe("operator subcommands", () => {
     });
     expect(await nonce(o1)).toBe(before);
     // Bad usage: exit 2 before anything is reached.
-    const bad = await lp([
-      "orchestrator",
-      "activate",
-      "--reward-cut",
-      "150%",
-      "--fee-share",
-      "1",
-      "--service-uri",
-      "https://a.example:1",
-      ...(await chainFlags(o1Key)),
-    ]);
+    const bad = await activate(
+      { cut: "150%", share: "1", uri: "https://a.example:1" },
+      await chainFlags(o1Key),
+    );
     expect(bad.code).toBe(2);
     expect(bad.out["error"]).toMatchObject({ code: "STAKING_BAD_INPUT" });
 
@@ -183,53 +167,20 @@ describe("operator subcommands", () => {
   }, 120_000);
 
   it("register and reconfigure an orchestrator through its running node's CLI API", async () => {
-    const node = new LpNodeProcess([
-      "--mode",
-      "orchestrator,transcoder",
-      "-serviceAddr",
-      "127.0.0.1:0",
-      "-startupAvailabilityCheck=false",
-      "-pricePerUnit",
-      "1",
-      "-cliAddr",
-      "127.0.0.1:0",
-      ...(await chainFlags(o3Key)),
-    ]);
+    const node = new LpNodeProcess(onChainOrchestratorArgs(chain, await dir(o3Key), { password: PASSWORD }));
     const cli = `http://127.0.0.1:${await node.cliPort()}`;
     await node.waitFor((l) => l["msg"] === "orchestrator TLS port listening", 30_000);
-    const a = await lp([
-      "orchestrator",
-      "activate",
-      "--node",
-      cli,
-      "--stake",
-      "200LPT",
-      "--reward-cut",
-      "12.5%",
-      "--fee-share",
-      "90%",
-      "--service-uri",
-      "https://127.0.0.1:18937",
-      "--price",
-      "3",
-    ]);
+    const a = await activate(
+      { stake: "200LPT", cut: "12.5%", share: "90%", uri: "https://127.0.0.1:18937" },
+      ["--node", cli, "--price", "3"],
+    );
     expect(a.code, a.stderr).toBe(0);
     expect(a.out).toMatchObject({ op: "orchestrator activate", success: true });
     expect(await read<string>("ServiceRegistry", "getServiceURI", [o3])).toBe("https://127.0.0.1:18937");
     expect((await read<bigint[]>("BondingManager", "getTranscoder", [o3]))[1]).toBe(125_000n);
-    const again = await lp([
-      "orchestrator",
-      "activate",
+    const again = await activate({ stake: "1LPT", cut: "1", share: "1", uri: "https://127.0.0.1:18937" }, [
       "--node",
       cli,
-      "--stake",
-      "1LPT",
-      "--reward-cut",
-      "1",
-      "--fee-share",
-      "1",
-      "--service-uri",
-      "https://127.0.0.1:18937",
     ]);
     expect(again.code).toBe(1);
     expect(again.out).toEqual({
@@ -259,31 +210,15 @@ describe("operator subcommands", () => {
   it("-ethOrchAddr: tickets are made out to the on-chain orchestrator, redeemed by the hot key, and /status shows it", async () => {
     // o1 is active from the round after its registration.
     await chain.nextRound();
-    const orch = new LpNodeProcess([
-      "--mode",
-      "orchestrator,transcoder",
-      "-serviceAddr",
-      "127.0.0.1:0",
-      "-startupAvailabilityCheck=false",
-      "-pricePerUnit",
-      "1",
-      "-ticketEV",
-      (FACE - 1n).toString(),
-      "-maxFaceValue",
-      FACE.toString(),
-      "-ethOrchAddr",
-      o1.toLowerCase(),
-      "-cliAddr",
-      "127.0.0.1:0",
-      ...(await chainFlags(hotKey)),
-    ]);
-    const ocli = `http://127.0.0.1:${await orch.cliPort()}`;
-    const port = String(
-      (await orch.waitFor((l) => l["msg"] === "orchestrator TLS port listening", 30_000))["addr"],
-    )
-      .split(":")
-      .pop();
-    const status = async () => (await (await fetch(`${ocli}/status`)).json()) as Record<string, unknown>;
+    const orch = new LpNodeProcess(
+      onChainOrchestratorArgs(chain, await dir(hotKey), {
+        password: PASSWORD,
+        face: FACE,
+        extra: ["-ethOrchAddr", o1.toLowerCase()],
+      }),
+    );
+    const port = await orch.orchestratorPort();
+    const status = () => orch.status();
     await waitFor(async () => (await status())["OrchestratorOnChain"] !== undefined, {
       what: "on-chain status",
     });
@@ -293,26 +228,14 @@ describe("operator subcommands", () => {
       Status: "Registered",
       Active: true,
     });
-    const gw = new LpNodeProcess([
-      "--mode",
-      "gateway",
-      "-httpAddr",
-      "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-cliAddr",
-      "127.0.0.1:0",
-      "-orchAddr",
-      `127.0.0.1:${port}`,
-      "-maxTicketEV",
-      FACE.toString(),
-      "-maxTotalEV",
-      (FACE * 10n).toString(),
-      ...(await chainFlags(gatewayKey)),
-    ]);
-    const httpAddr = String(
-      (await gw.waitFor((l) => l["msg"] === "gateway HTTP server listening", 30_000))["addr"],
+    const gw = new LpNodeProcess(
+      onChainGatewayArgs(chain, await dir(gatewayKey), {
+        password: PASSWORD,
+        face: FACE,
+        orchAddr: `127.0.0.1:${port}`,
+      }),
     );
+    const httpAddr = await gw.gatewayHttpAddr();
     const clip = readFileSync(makeClip({ seconds: 2, width: 320, height: 240 }));
     const fees = async () =>
       read<bigint>("BondingManager", "pendingFees", [
@@ -322,16 +245,10 @@ describe("operator subcommands", () => {
     const feesBefore = await fees();
     const res = await fetch(`http://${httpAddr}/live/hot/0.ts`, { method: "POST", body: clip });
     expect(res.status, await res.text()).toBe(200);
-    const tickets = async () =>
-      (await status())["Tickets"] as Record<string, { Count: number; FaceValue: string }>;
-    const won = (await tickets())["Pending"]!;
+    const won = (await ticketsOf(orch))["Pending"]!;
     expect(won.Count).toBeGreaterThanOrEqual(1);
     await chain.nextRound();
-    await waitFor(async () => (await tickets())["Redeemed"]?.Count === won.Count, {
-      what: "the winning tickets redeemed",
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
+    await waitForRedeemed(orch, won.Count, "the winning tickets redeemed");
     const transfers = (await chain.publicClient.getContractEvents({
       address: chain.dev.contracts.TicketBroker,
       abi: abis.TicketBroker as Abi,

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { tempDir } from "./tmp.js";
 
-/** Path of the built CLI entry point (tests run after `npm run build`). */
 /** A combined gateway+orchestrator+transcoder node with every media listener on port 0. */
 export const COMBINED_ON_PORT_0: readonly string[] = [
   "--mode",
@@ -27,6 +26,7 @@ export const GATEWAY_ON_PORT_0: readonly string[] = [
   "127.0.0.1:0",
 ];
 
+/** Path of the built CLI entry point (tests run after `npm run build`). */
 export const LP_NODE = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
 
 export interface RunResult {
@@ -68,10 +68,49 @@ export function runLpNode(
 
 /** Every LpNodeProcess started in this test file and not yet reaped. */
 const alive = new Set<LpNodeProcess>();
+/** Every spawnLpNode child started in this test file and not yet exited. */
+const spawned = new Set<ChildProcess>();
 
 /** Kill (SIGKILL) every lp-node this file started and wait for their exits (the setup file's afterAll). */
 export async function stopAllLpNodes(): Promise<void> {
+  // SIGKILL: a devnet's anvil and cluster nodes follow their parent by its parent-death signal.
+  for (const child of spawned) child.kill("SIGKILL");
   await Promise.all([...alive].map((p) => p.kill()));
+}
+
+/** A spawned lp-node subcommand whose plain-text output is kept as it comes. */
+export interface SpawnedLpNode {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Spawn `lp-node <args>` with an empty HOME, keeping its stdout and stderr (for subcommands such
+ * as `devnet` that print rather than log JSON); stopAllLpNodes kills it if it is still running.
+ */
+export function spawnLpNode(args: string[]): SpawnedLpNode {
+  const child = spawn(process.execPath, [LP_NODE, ...args], {
+    env: { ...process.env, HOME: freshHome() },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  spawned.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr!.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => {
+      spawned.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 /** A running lp-node process whose JSON log lines can be awaited. */
@@ -149,6 +188,38 @@ export class LpNodeProcess {
   async cliPort(): Promise<number> {
     const line = await this.waitFor((l) => l["msg"] === "CLI server listening");
     return Number(String(line["addr"]).split(":").pop());
+  }
+
+  /** Wait for the log line `msg` (a server's "... listening") and return its `addr` (host:port). */
+  async listenAddr(msg: string, timeoutMs = 30_000): Promise<string> {
+    return String((await this.waitFor((l) => l["msg"] === msg, timeoutMs))["addr"]);
+  }
+
+  /** Wait for the orchestrator's TLS port and return it. */
+  async orchestratorPort(timeoutMs = 30_000): Promise<number> {
+    return Number((await this.listenAddr("orchestrator TLS port listening", timeoutMs)).split(":").pop());
+  }
+
+  /** Wait for the gateway's HTTP server and return its host:port. */
+  gatewayHttpAddr(timeoutMs = 30_000): Promise<string> {
+    return this.listenAddr("gateway HTTP server listening", timeoutMs);
+  }
+
+  /**
+   * The CLI listener's host:port, from the per-listener line logged once the whole node has
+   * started (so /status answers for every role by then).
+   */
+  async cliAddr(timeoutMs = 30_000): Promise<string> {
+    const line = await this.waitFor(
+      (l) => l["listener"] === "cli" && typeof l["addr"] === "string",
+      timeoutMs,
+    );
+    return String(line["addr"]);
+  }
+
+  /** GET the node's CLI /status, parsed (waits for the node to have started). */
+  async status<T = Record<string, unknown>>(): Promise<T> {
+    return (await (await fetch(`http://${await this.cliAddr()}/status`)).json()) as T;
   }
 
   /** Kill hard if still running (afterEach safety net); resolves once it has exited. */

@@ -8,7 +8,9 @@ import {
   hexToBytes,
   http,
   type PublicClient,
+  parseEther,
   type TransactionReceipt,
+  toHex,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
@@ -84,4 +86,17 @@ export async function keystoreDataDir(key: Hex, password: string, prefix = "lp-c
   const json = await encryptKeystore(hexToBytes(key), password, { scrypt: LIGHT_SCRYPT });
   await writeKeystoreFile(join(datadir, "keystore"), json);
   return datadir;
+}
+
+/** Give `address` a balance of `wei` ETH on anvil (default 100 ETH), e.g. a generated key's account. */
+export async function setBalance(
+  chain: TestChain,
+  address: string,
+  wei: bigint = parseEther("100"),
+): Promise<void> {
+  const rpc = chain.publicClient.request as unknown as (a: {
+    method: string;
+    params: unknown[];
+  }) => Promise<unknown>;
+  await rpc({ method: "anvil_setBalance", params: [address, toHex(wei)] });
 }

@@ -27,6 +27,7 @@ import { CliServer } from "../../../src/http/cliServer.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import type { NodeStatus } from "../../../src/node/status.js";
 import { ANVIL_KEYS } from "../../helpers/anvil.js";
+import { fundSender } from "../../helpers/paidChain.js";
 import { keystoreDataDir, startTestChain, type TestChain } from "../../helpers/testChain.js";
 
 // One devnet. O (ANVIL_KEYS[1]) becomes an orchestrator through the operations; D (ANVIL_KEYS[2])
@@ -304,7 +305,7 @@ describe("staking operations on a devnet", () => {
 
   it("withdraws fees earned from a redeemed winning ticket", async () => {
     // The deployer plays a gateway: deposit, then a ticket to O that always wins, redeemed by O.
-    await t.send(ANVIL_KEYS[0], "TicketBroker", "fundDepositAndReserve", [LPT("1"), LPT("1")], LPT("2"));
+    await fundSender(t, ANVIL_KEYS[0], LPT("1"), LPT("1"));
     const round = await rm("currentRound");
     const blockHash = await t.publicClient.readContract({
       address: t.dev.contracts.RoundsManager,

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import Database from "better-sqlite3";
-import { type Hex, parseEther, toHex } from "viem";
+import { type Hex, parseEther } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../../src/config/resolve.js";
@@ -14,7 +14,14 @@ import { DB_FILE_NAME } from "../../../src/storage/db.js";
 import { ANVIL_KEYS } from "../../helpers/anvil.js";
 import { makeClip, removeClips } from "../../helpers/media.js";
 import { EchoTranscoder, type RunningOrchestrator, startOrchestrator } from "../../helpers/orchestrator.js";
-import { keystoreDataDir, startTestChain, type TestChain } from "../../helpers/testChain.js";
+import {
+  chainNodeFlags,
+  fundSender,
+  onChainGatewayArgs,
+  registerOrchestrator,
+  winningTicketFlags,
+} from "../../helpers/paidChain.js";
+import { keystoreDataDir, setBalance, startTestChain, type TestChain } from "../../helpers/testChain.js";
 import { waitFor } from "../../helpers/waitFor.js";
 
 // A gateway on a devnet with no -orchAddr finds its orchestrators in BondingManager's pool and
@@ -25,7 +32,7 @@ import { waitFor } from "../../helpers/waitFor.js";
 const PASSWORD = "correct horse";
 const FACE = parseEther("0.01");
 const DEPOSIT = parseEther("10");
-const [deployerKey, aKey, bKey, gatewayKey] = ANVIL_KEYS;
+const [, aKey, bKey, gatewayKey] = ANVIL_KEYS;
 const cKey = generatePrivateKey();
 const dKey = generatePrivateKey();
 const addr = (k: Hex) => privateKeyToAccount(k).address.toLowerCase();
@@ -34,31 +41,17 @@ let chain: TestChain;
 const orchs: RunningOrchestrator[] = [];
 const nodes: LpNode[] = [];
 
-async function register(key: Hex, stake: bigint, uri?: string) {
-  const a = privateKeyToAccount(key).address;
-  await chain.send(deployerKey, "LivepeerToken", "transfer", [a, stake]);
-  await chain.send(key, "LivepeerToken", "approve", [chain.dev.contracts.BondingManager, stake]);
-  await chain.send(key, "BondingManager", "bond", [stake, a]);
-  await chain.send(key, "BondingManager", "transcoder", [0n, 1_000_000n]);
-  if (uri) await chain.send(key, "ServiceRegistry", "setServiceURI", [uri]);
-}
+const register = (key: Hex, stake: bigint, uri?: string) => registerOrchestrator(chain, key, { stake, uri });
 
 async function orchestrator(key: Hex, pricePerUnit: string): Promise<RunningOrchestrator> {
   const o = await startOrchestrator(
     new EchoTranscoder(),
     [
-      ...chain.flags(),
-      "-ethPassword",
-      PASSWORD,
-      "-blockPollingInterval",
-      "1",
+      ...chainNodeFlags(chain, { password: PASSWORD, cli: false }),
       "-startupAvailabilityCheck=false",
       "-pricePerUnit",
       pricePerUnit,
-      "-ticketEV",
-      (FACE - 1n).toString(),
-      "-maxFaceValue",
-      FACE.toString(),
+      ...winningTicketFlags(FACE),
     ],
     {},
     { datadir: await keystoreDataDir(key, PASSWORD, "lp-disc-") },
@@ -69,29 +62,11 @@ async function orchestrator(key: Hex, pricePerUnit: string): Promise<RunningOrch
 
 async function gateway(datadir: string): Promise<LpNode> {
   const r = resolveConfig(
-    [
-      "--mode",
-      "gateway",
-      ...chain.flags(),
-      "-ethPassword",
-      PASSWORD,
-      "-blockPollingInterval",
-      "1",
-      "-datadir",
-      datadir,
-      "-httpAddr",
-      "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-cliAddr",
-      "127.0.0.1:0",
-      "-maxPricePerUnit",
-      "100",
-      "-maxTicketEV",
-      FACE.toString(),
-      "-maxTotalEV",
-      (FACE * 10n).toString(),
-    ],
+    onChainGatewayArgs(chain, datadir, {
+      password: PASSWORD,
+      face: FACE,
+      extra: ["-maxPricePerUnit", "100"],
+    }),
     { env: {}, readFile: () => null },
   );
   if (r.kind !== "ok") throw new Error(`bad config: ${JSON.stringify(r)}`);
@@ -132,25 +107,14 @@ let uriB: string;
 
 beforeAll(async () => {
   chain = await startTestChain();
-  for (const k of [cKey, dKey]) {
-    await (chain.publicClient.request as (a: { method: string; params: unknown[] }) => Promise<unknown>)({
-      method: "anvil_setBalance",
-      params: [privateKeyToAccount(k).address, toHex(parseEther("100"))],
-    });
-  }
+  for (const k of [cKey, dKey]) await setBalance(chain, privateKeyToAccount(k).address, parseEther("100"));
   const [a, b] = [await orchestrator(aKey, "1"), await orchestrator(bKey, "1000")];
   uriA = a.uri;
   uriB = b.uri;
   await register(aKey, parseEther("3000"), uriA);
   await register(bKey, parseEther("2000"), uriB);
   await register(cKey, parseEther("1000"));
-  await chain.send(
-    gatewayKey,
-    "TicketBroker",
-    "fundDepositAndReserve",
-    [DEPOSIT, parseEther("1")],
-    DEPOSIT + parseEther("1"),
-  );
+  await fundSender(chain, gatewayKey, DEPOSIT, parseEther("1"));
   await seenByOrchestrators(await chain.nextRound());
   // Registered in this round: active from the next one.
   await register(dKey, parseEther("500"), "https://127.0.0.1:1");

@@ -1,13 +1,23 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { type Abi, parseEther } from "viem";
+import { parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { abis } from "../../../src/eth/abis.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ANVIL_KEYS } from "../../helpers/anvil.js";
-import { LpNodeProcess, stopAllLpNodes } from "../../helpers/lpNode.js";
-import { makeClip, removeClips } from "../../helpers/media.js";
-import { keystoreDataDir, startTestChain, type TestChain } from "../../helpers/testChain.js";
+import { LpNodeProcess } from "../../helpers/lpNode.js";
+import { makeClip } from "../../helpers/media.js";
+import {
+  chainNodeFlags,
+  onChainGatewayArgs,
+  onChainOrchestratorArgs,
+  redemptionsSince,
+  senderDeposit,
+  startPaidChain,
+  stopNodesAndChain,
+  type TicketCounts,
+  type Tickets,
+} from "../../helpers/paidChain.js";
+import { keystoreDataDir, type TestChain } from "../../helpers/testChain.js";
 import { waitFor } from "../../helpers/waitFor.js";
 
 // Spawned lp-node processes on a devnet: a redeemer holding the orchestrator's key, an
@@ -17,49 +27,20 @@ import { waitFor } from "../../helpers/waitFor.js";
 const PASSWORD = "correct horse";
 const FACE = parseEther("0.01");
 const DEPOSIT = parseEther("10");
-const [deployerKey, orchKey, gatewayKey] = ANVIL_KEYS;
+const [, orchKey, gatewayKey] = ANVIL_KEYS;
 const gatewayAddress = privateKeyToAccount(gatewayKey).address;
 let chain: TestChain;
 
 beforeAll(async () => {
-  chain = await startTestChain();
-  const orch = privateKeyToAccount(orchKey).address;
-  await chain.send(deployerKey, "LivepeerToken", "transfer", [orch, parseEther("1000")]);
-  await chain.send(orchKey, "LivepeerToken", "approve", [
-    chain.dev.contracts.BondingManager,
-    parseEther("1000"),
-  ]);
-  await chain.send(orchKey, "BondingManager", "bond", [parseEther("1000"), orch]);
-  await chain.send(orchKey, "BondingManager", "transcoder", [0n, 1_000_000n]);
-  await chain.send(
-    gatewayKey,
-    "TicketBroker",
-    "fundDepositAndReserve",
-    [DEPOSIT, parseEther("1")],
-    DEPOSIT + parseEther("1"),
-  );
-  await chain.nextRound();
+  chain = await startPaidChain({
+    orchestrator: orchKey,
+    sender: gatewayKey,
+    deposit: DEPOSIT,
+    reserve: parseEther("1"),
+  });
 }, 60_000);
 
-afterEach(async () => {
-  await stopAllLpNodes();
-});
-afterAll(async () => {
-  removeClips();
-  await chain?.stop();
-});
-
-const chainFlags = (datadir: string) => [
-  ...chain.flags(),
-  "-ethPassword",
-  PASSWORD,
-  "-blockPollingInterval",
-  "1",
-  "-datadir",
-  datadir,
-  "-cliAddr",
-  "127.0.0.1:0",
-];
+stopNodesAndChain(() => chain);
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -69,93 +50,50 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-type Counts = { Count: number; FaceValue: string };
-
-async function statusOf(node: LpNodeProcess): Promise<() => Promise<Record<string, unknown>>> {
-  const cli = String(
-    (await node.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string", 30_000))["addr"],
-  );
-  return async () => (await (await fetch(`http://${cli}/status`)).json()) as Record<string, unknown>;
-}
+const statusOf = async (node: LpNodeProcess): Promise<() => Promise<Record<string, unknown>>> => {
+  await node.cliAddr();
+  return () => node.status();
+};
 
 function redeemer(datadir: string, port: number): LpNodeProcess {
-  return new LpNodeProcess(["--mode", "redeemer", "-httpAddr", `127.0.0.1:${port}`, ...chainFlags(datadir)]);
-}
-
-async function orchestrator(redeemerPort: number): Promise<{ node: LpNodeProcess; port: string }> {
-  const node = new LpNodeProcess([
+  return new LpNodeProcess([
     "--mode",
-    "orchestrator,transcoder",
-    "-serviceAddr",
-    "127.0.0.1:0",
-    "-startupAvailabilityCheck=false",
-    // The redeemer sends transactions from this account: the orchestrator must not (reward).
-    "-reward=false",
-    "-redeemerAddr",
-    `127.0.0.1:${redeemerPort}`,
-    "-pricePerUnit",
-    "1",
-    // EV one wei under the face value: every ticket wins.
-    "-ticketEV",
-    (FACE - 1n).toString(),
-    "-maxFaceValue",
-    FACE.toString(),
-    ...chainFlags(await keystoreDataDir(orchKey, PASSWORD, "lp-redeemer-o-")),
-  ]);
-  const port = String(
-    (await node.waitFor((l) => l["msg"] === "orchestrator TLS port listening", 30_000))["addr"],
-  )
-    .split(":")
-    .pop()!;
-  return { node, port };
-}
-
-async function gateway(orchPort: string): Promise<{ node: LpNodeProcess; httpAddr: string }> {
-  const node = new LpNodeProcess([
-    "--mode",
-    "gateway",
+    "redeemer",
     "-httpAddr",
-    "127.0.0.1:0",
-    "-rtmpAddr",
-    "127.0.0.1:0",
-    "-orchAddr",
-    `127.0.0.1:${orchPort}`,
-    "-maxTicketEV",
-    FACE.toString(),
-    "-maxTotalEV",
-    (FACE * 10n).toString(),
-    ...chainFlags(await keystoreDataDir(gatewayKey, PASSWORD, "lp-redeemer-g-")),
+    `127.0.0.1:${port}`,
+    ...chainNodeFlags(chain, { password: PASSWORD, datadir }),
   ]);
-  const httpAddr = String(
-    (await node.waitFor((l) => l["msg"] === "gateway HTTP server listening", 30_000))["addr"],
+}
+
+async function orchestrator(redeemerPort: number): Promise<{ node: LpNodeProcess; port: number }> {
+  const datadir = await keystoreDataDir(orchKey, PASSWORD, "lp-redeemer-o-");
+  const node = new LpNodeProcess(
+    onChainOrchestratorArgs(chain, datadir, {
+      password: PASSWORD,
+      // Every ticket wins.
+      face: FACE,
+      // The redeemer sends transactions from this account: the orchestrator must not (reward).
+      extra: ["-reward=false", "-redeemerAddr", `127.0.0.1:${redeemerPort}`],
+    }),
   );
-  return { node, httpAddr };
+  return { node, port: await node.orchestratorPort() };
 }
 
-async function deposit(): Promise<bigint> {
-  const [info] = (await chain.publicClient.readContract({
-    address: chain.dev.contracts.TicketBroker,
-    abi: abis.TicketBroker as Abi,
-    functionName: "getSenderInfo",
-    args: [gatewayAddress],
-  })) as [{ deposit: bigint }];
-  return info.deposit;
+async function gateway(orchPort: number): Promise<{ node: LpNodeProcess; httpAddr: string }> {
+  const datadir = await keystoreDataDir(gatewayKey, PASSWORD, "lp-redeemer-g-");
+  const node = new LpNodeProcess(
+    onChainGatewayArgs(chain, datadir, { password: PASSWORD, face: FACE, orchAddr: `127.0.0.1:${orchPort}` }),
+  );
+  return { node, httpAddr: await node.gatewayHttpAddr() };
 }
 
-async function redemptionsSince(block: bigint): Promise<number> {
-  const logs = await chain.publicClient.getContractEvents({
-    address: chain.dev.contracts.TicketBroker,
-    abi: abis.TicketBroker as Abi,
-    eventName: "WinningTicketRedeemed",
-    fromBlock: block + 1n,
-  });
-  return logs.length;
-}
+const deposit = () => senderDeposit(chain, gatewayAddress);
 
 const outbox = async (status: () => Promise<Record<string, unknown>>) =>
-  ((await status())["Redeemer"] as { Outbox: Record<"Pending" | "Delivered" | "Refused", Counts> }).Outbox;
+  ((await status())["Redeemer"] as { Outbox: Record<"Pending" | "Delivered" | "Refused", TicketCounts> })
+    .Outbox;
 const tickets = async (status: () => Promise<Record<string, unknown>>) =>
-  (await status())["Tickets"] as Record<"Pending" | "Submitted" | "Redeemed" | "Failed", Counts>;
+  (await status())["Tickets"] as Tickets;
 
 describe("an orchestrator with a remote redeemer", () => {
   it("hands its winning tickets to the redeemer, which redeems them: the deposit falls by exactly their face values", async () => {
@@ -198,7 +136,7 @@ describe("an orchestrator with a remote redeemer", () => {
     });
     expect((await rStatus())["RedeemedValue"]).toBe(delivered.FaceValue);
     expect(depositBefore - (await deposit())).toBe(FACE * BigInt(delivered.Count));
-    expect(await redemptionsSince(since)).toBe(delivered.Count);
+    expect(await redemptionsSince(chain, since)).toBe(delivered.Count);
   }, 120_000);
 
   it("loses nothing when the redeemer is killed and restarted mid-stream: each ticket is redeemed once", async () => {
@@ -252,7 +190,7 @@ describe("an orchestrator with a remote redeemer", () => {
       timeoutMs: 60_000,
       intervalMs: 200,
     });
-    expect(await redemptionsSince(since)).toBe(total);
+    expect(await redemptionsSince(chain, since)).toBe(total);
     expect(depositBefore - (await deposit())).toBe(FACE * BigInt(total));
   }, 180_000);
 });

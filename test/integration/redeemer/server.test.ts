@@ -1,26 +1,34 @@
-import { resolve } from "node:path";
+import type { SecureClientSessionOptions } from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { type Abi, type Address, bytesToHex, type Hash, hexToBytes, parseEther, toHex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../../src/config/resolve.js";
 import { abis } from "../../../src/eth/abis.js";
 import { Signer } from "../../../src/eth/signer.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { LpNode } from "../../../src/node/LpNode.js";
+import type { NodeStatus } from "../../../src/node/status.js";
 import { RedeemerClient } from "../../../src/payments/RedeemerClient.js";
 import { toWireTicket } from "../../../src/payments/redeemerTicket.js";
 import { MAX_WIN_PROB, recipientRandHashOf, ticketHash } from "../../../src/payments/ticket.js";
 import type { SignedTicket } from "../../../src/payments/types.js";
-import { TicketSchema } from "../../../src/protocol/gen/redeemer_pb.js";
+import { TicketRedeemer, TicketSchema } from "../../../src/protocol/gen/redeemer_pb.js";
 import type { Redeemer } from "../../../src/redeemer/Redeemer.js";
-import type { RedeemerServer } from "../../../src/redeemer/RedeemerServer.js";
+import {
+  DEFAULT_REDEEMER_LIMITS,
+  type RedeemerBackend,
+  RedeemerServer,
+} from "../../../src/redeemer/RedeemerServer.js";
 import { type RedeemerRoleLimits, redeemerRole } from "../../../src/redeemer/role.js";
 import { ANVIL_KEYS } from "../../helpers/anvil.js";
 import { ManualClock } from "../../helpers/clock.js";
-import { keystoreDataDir, startTestChain, type TestChain } from "../../helpers/testChain.js";
+import { INSECURE_TLS, loadNetPackage, TLS_NAME_OPTIONS } from "../../helpers/grpcClient.js";
+import { chainNodeFlags, senderDeposit, senderReserve, startPaidChain } from "../../helpers/paidChain.js";
+import { keystoreDataDir, setBalance, type TestChain } from "../../helpers/testChain.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { waitFor } from "../../helpers/waitFor.js";
 
@@ -32,7 +40,7 @@ const PASSWORD = "redeemer test";
 const DEPOSIT = parseEther("10");
 const RESERVE = parseEther("1");
 const FACE = parseEther("0.01");
-const [deployerKey, orchKey, gatewayKey, otherKey] = ANVIL_KEYS;
+const [, orchKey, gatewayKey, otherKey] = ANVIL_KEYS;
 const orch = privateKeyToAccount(orchKey).address;
 const gateway = privateKeyToAccount(gatewayKey).address;
 const gatewaySigner = Signer.fromPrivateKey(gatewayKey);
@@ -43,22 +51,12 @@ let redeemerDir: string;
 let nonce = 0;
 
 beforeAll(async () => {
-  chain = await startTestChain();
-  await chain.send(deployerKey, "LivepeerToken", "transfer", [orch, parseEther("1000")]);
-  await chain.send(orchKey, "LivepeerToken", "approve", [
-    chain.dev.contracts.BondingManager,
-    parseEther("1000"),
-  ]);
-  await chain.send(orchKey, "BondingManager", "bond", [parseEther("1000"), orch]);
-  await chain.send(orchKey, "BondingManager", "transcoder", [0n, 1_000_000n]);
-  await chain.send(
-    gatewayKey,
-    "TicketBroker",
-    "fundDepositAndReserve",
-    [DEPOSIT, RESERVE],
-    DEPOSIT + RESERVE,
-  );
-  await chain.nextRound();
+  chain = await startPaidChain({
+    orchestrator: orchKey,
+    sender: gatewayKey,
+    deposit: DEPOSIT,
+    reserve: RESERVE,
+  });
   redeemerDir = await keystoreDataDir(orchKey, PASSWORD, "lp-redeemer-");
 }, 90_000);
 
@@ -79,22 +77,19 @@ afterEach(async () => {
   for (const r of running.splice(0)) await r.stop();
 });
 
-async function startRedeemer(port = 0, limits: RedeemerRoleLimits = {}): Promise<RunningRedeemer> {
+async function startRedeemer(
+  port = 0,
+  limits: RedeemerRoleLimits = {},
+  more: { datadir?: string; flags?: string[] } = {},
+): Promise<RunningRedeemer> {
   const r = resolveConfig(
     [
       "--mode",
       "redeemer",
-      ...chain.flags(),
-      "-ethPassword",
-      PASSWORD,
-      "-blockPollingInterval",
-      "1",
-      "-datadir",
-      redeemerDir,
+      ...chainNodeFlags(chain, { password: PASSWORD, datadir: more.datadir ?? redeemerDir }),
       "-httpAddr",
       `127.0.0.1:${port}`,
-      "-cliAddr",
-      "127.0.0.1:0",
+      ...(more.flags ?? []),
     ],
     { env: {}, readFile: () => null },
   );
@@ -176,20 +171,8 @@ function plainTicket(t: SignedTicket) {
 
 /** An independent client: grpc-js with proto-loader over proto/redeemer.proto, no code of ours. */
 function grpcRedeemer(port: number) {
-  const def = protoLoader.loadSync(resolve(import.meta.dirname, "../../../proto/redeemer.proto"), {
-    keepCase: true,
-    longs: String,
-    bytes: Buffer,
-    defaults: true,
-    includeDirs: [resolve(import.meta.dirname, "../../../proto")],
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: grpc-js package definitions are untyped
-  const pkg = grpc.loadPackageDefinition(def).net as any;
-  const client = new pkg.TicketRedeemer(
-    `127.0.0.1:${port}`,
-    grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false }),
-    { "grpc.ssl_target_name_override": "localhost" },
-  );
+  const pkg = loadNetPackage("redeemer.proto");
+  const client = new pkg.TicketRedeemer(`127.0.0.1:${port}`, INSECURE_TLS, TLS_NAME_OPTIONS);
   const unary = <T>(method: string, req: object): Promise<T> =>
     new Promise((done, fail) =>
       client[method](req, { deadline: Date.now() + 8000 }, (err: grpc.ServiceError | null, res: T) =>
@@ -217,15 +200,16 @@ function refusal(p: Promise<unknown>): Promise<grpc.ServiceError> {
   );
 }
 
-async function reserveOf(sender: Address): Promise<bigint> {
-  const [, reserve] = (await chain.publicClient.readContract({
-    address: chain.dev.contracts.TicketBroker,
-    abi: abis.TicketBroker as Abi,
-    functionName: "getSenderInfo",
-    args: [sender],
-  })) as [unknown, { fundsRemaining: bigint }];
-  return reserve.fundsRemaining;
+const depositOf = (sender: Address) => senderDeposit(chain, sender);
+
+/** The server's /status section. */
+function statusOf(server: RedeemerServer): Record<string, unknown> {
+  const s: Record<string, unknown> = {};
+  server.status(s as NodeStatus);
+  return s;
 }
+
+const reserveOf = (sender: Address) => senderReserve(chain, sender);
 
 describe("the redeemer's gRPC port", () => {
   it("answers MaxFloat with the reserve allocation and pushes a new value on MonitorMaxFloat when the reserve grows", async () => {
@@ -330,32 +314,150 @@ describe("the redeemer's gRPC port", () => {
     }
   });
 
+  it("remembers no made-up sender, and refuses a new sender with RESOURCE_EXHAUSTED while every one it keeps is in use", async () => {
+    const r = await startRedeemer(
+      0,
+      { maxSenders: 1 },
+      { datadir: await keystoreDataDir(orchKey, PASSWORD, "lp-redeemer-") },
+    );
+    const c = grpcRedeemer(r.port);
+    const monitored = () => r.node.status()["SendersMonitored"];
+    const streams = () => (r.node.status()["Redeemer"] as { MaxFloatStreams: number }).MaxFloatStreams;
+    try {
+      // Addresses with nothing on chain are answered (0), not kept.
+      for (let i = 0; i < 20; i++) {
+        const madeUp = privateKeyToAccount(generatePrivateKey()).address;
+        expect(big((await c.maxFloat(madeUp)).max_float)).toBe(0n);
+      }
+      expect(monitored()).toBe(0);
+      expect(big((await c.maxFloat(gateway)).max_float)).toBe(await reserveOf(gateway));
+      expect(monitored()).toBe(1);
+      // The one sender kept is in use by a stream: a second funded sender finds no room.
+      const stream = c.monitor(gateway);
+      stream.on("error", () => undefined);
+      await waitFor(() => streams() === 1);
+      const secondKey = generatePrivateKey();
+      const second = privateKeyToAccount(secondKey).address;
+      await setBalance(chain, second);
+      await chain.send(secondKey, "TicketBroker", "fundDeposit", [], parseEther("1"));
+      const full = await refusal(c.maxFloat(second));
+      expect(full.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(decodeURIComponent(full.details)).toBe("too many senders monitored: all 1 are in use");
+      // A made-up sender needs no room.
+      expect(big((await c.maxFloat(privateKeyToAccount(generatePrivateKey()).address)).max_float)).toBe(0n);
+      // Once the stream ends, the least recently used sender makes room.
+      stream.cancel();
+      await waitFor(() => streams() === 0);
+      await c.maxFloat(second);
+      expect(monitored()).toBe(1);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("bounds the calls one client has in flight at 32 without taking them from another client", async () => {
+    const held: (() => void)[] = [];
+    const backend: RedeemerBackend = {
+      recipient: orch,
+      queueTicket: async () => ({ hash: "0x", inserted: false }),
+      // Held until the test lets it go: a slow chain read.
+      maxFloat: () => new Promise<bigint>((done) => held.push(() => done(7n))),
+      onMaxFloatChange: () => () => undefined,
+    };
+    const server = new RedeemerServer(
+      { addr: { host: "127.0.0.1", port: 0 }, certHost: "localhost" },
+      { logger: silentLogger(), backend },
+    );
+    await server.start();
+    const a = grpcRedeemer(server.port);
+    // Another client address on the loopback network.
+    const session = new Http2SessionManager(
+      `https://127.0.0.1:${server.port}`,
+      {},
+      // net.connect's option, which http2.connect passes on (its type does not list it).
+      { rejectUnauthorized: false, localAddress: "127.0.0.2" } as SecureClientSessionOptions,
+    );
+    const b = createClient(
+      TicketRedeemer,
+      createGrpcTransport({ baseUrl: `https://127.0.0.1:${server.port}`, sessionManager: session }),
+    );
+    const inFlight = () => (statusOf(server)["Redeemer"] as { CallsInFlight: number }).CallsInFlight;
+    try {
+      expect(DEFAULT_REDEEMER_LIMITS.maxCallsPerClient).toBe(32);
+      const calls = Promise.all(Array.from({ length: 32 }, () => a.maxFloat(gateway)));
+      calls.catch(() => undefined);
+      await waitFor(() => held.length === 32, { what: "32 calls held by the backend" });
+      const over = await refusal(a.maxFloat(gateway));
+      expect(over.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(decodeURIComponent(over.details)).toBe("too many calls in flight from 127.0.0.1 (at most 32)");
+      expect(held).toHaveLength(32);
+      // The other client is served meanwhile.
+      const other = b.maxFloat({ sender: hexToBytes(gateway) });
+      await waitFor(() => held.length === 33, { what: "the other client's call reaching the backend" });
+      expect(inFlight()).toBe(33);
+      for (const release of held.splice(0)) release();
+      expect((await other).maxFloat).toEqual(new Uint8Array([7]));
+      for (const res of await calls) expect(big(res.max_float)).toBe(7n);
+      // Slots come back once the calls end.
+      const again = a.maxFloat(gateway);
+      await waitFor(() => held.length === 1);
+      held.splice(0)[0]!();
+      expect(big((await again).max_float)).toBe(7n);
+      expect(inFlight()).toBe(0);
+    } finally {
+      a.close();
+      session.abort();
+      await server.stop();
+    }
+  });
+
+  it("accepts and redeems tickets for -ethOrchAddr, sending from its own (hot) key, and refuses tickets made out to that key", async () => {
+    const hotKey = generatePrivateKey();
+    const hot = privateKeyToAccount(hotKey).address;
+    await setBalance(chain, hot);
+    const r = await startRedeemer(
+      0,
+      {},
+      {
+        datadir: await keystoreDataDir(hotKey, PASSWORD, "lp-redeemer-hot-"),
+        flags: ["-ethOrchAddr", orch.toLowerCase()],
+      },
+    );
+    const c = grpcRedeemer(r.port);
+    try {
+      expect(r.redeemer.recipient).toBe(orch);
+      expect(r.node.status()["RedeemerRecipient"]).toBe(orch);
+      const toHot = await refusal(c.queueTicket(plainTicket(await makeTicket({ recipient: hot }))));
+      expect(toHot.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(decodeURIComponent(toHot.details)).toBe(
+        `invalid ticket recipient ${hot.toLowerCase()}, expected ${orch}`,
+      );
+      const before = await depositOf(gateway);
+      await c.queueTicket(plainTicket(await makeTicket()));
+      await waitFor(() => r.redeemer.ticketStats().redeemed.count === 1, {
+        what: "the ticket redeemed",
+        timeoutMs: 30_000,
+      });
+      expect(before - (await depositOf(gateway))).toBe(FACE);
+      // The hot key sent the redemption; the broker paid the ticket's recipient.
+      expect(await chain.publicClient.getTransactionCount({ address: hot })).toBe(1);
+      expect(r.redeemer.ticketStats().failed.count).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+
   it("redeems a queued ticket on the TicketBroker: the deposit falls by exactly its face value", async () => {
     const r = await startRedeemer();
     const c = grpcRedeemer(r.port);
     try {
-      const before = (
-        (await chain.publicClient.readContract({
-          address: chain.dev.contracts.TicketBroker,
-          abi: abis.TicketBroker as Abi,
-          functionName: "getSenderInfo",
-          args: [gateway],
-        })) as [{ deposit: bigint }]
-      )[0].deposit;
+      const before = await depositOf(gateway);
       await c.queueTicket(plainTicket(await makeTicket()));
       await waitFor(() => r.redeemer.ticketStats().redeemed.count >= 1, {
         what: "the ticket redeemed",
         timeoutMs: 30_000,
       });
-      const after = (
-        (await chain.publicClient.readContract({
-          address: chain.dev.contracts.TicketBroker,
-          abi: abis.TicketBroker as Abi,
-          functionName: "getSenderInfo",
-          args: [gateway],
-        })) as [{ deposit: bigint }]
-      )[0].deposit;
-      expect(before - after).toBe(FACE);
+      expect(before - (await depositOf(gateway))).toBe(FACE);
       expect(r.node.status()["RedeemedValue"]).toBe(r.redeemer.ticketStats().redeemed.faceValue.toString());
     } finally {
       c.close();
@@ -397,6 +499,43 @@ describe("the orchestrator's redeemer client", () => {
       });
       expect(await client.maxFloat(gateway, async () => 42n)).toBe(42n);
       await expect(client.maxFloat(gateway)).rejects.toThrow();
+    } finally {
+      await client.stop();
+    }
+  });
+
+  it("caches no zero max float and at most maxCachedSenders, closing the stream of the one it drops", async () => {
+    const r = await startRedeemer();
+    const streams = () => (r.node.status()["Redeemer"] as { MaxFloatStreams: number }).MaxFloatStreams;
+    const client = new RedeemerClient(
+      { url: `https://127.0.0.1:${r.port}`, datadir: tempDir("lp-redeemer-client-"), maxCachedSenders: 1 },
+      {},
+    );
+    await client.start(new AbortController().signal);
+    try {
+      // A gateway with nothing on chain (anyone can ask for params with a fresh key): no cache, no stream.
+      expect(await client.maxFloat(privateKeyToAccount(generatePrivateKey()).address)).toBe(0n);
+      expect(client.cachedSenders()).toEqual([]);
+      await client.maxFloat(gateway);
+      await waitFor(() => streams() === 1);
+      const thirdKey = generatePrivateKey();
+      const third = privateKeyToAccount(thirdKey).address;
+      await setBalance(chain, third);
+      await chain.send(thirdKey, "TicketBroker", "fundReserve", [], parseEther("1"));
+      expect(await client.maxFloat(third)).toBe(parseEther("1"));
+      expect(client.cachedSenders()).toEqual([third]);
+      // The kept sender's stream is open: it brings a top-up (sent again until the stream, which
+      // opens in the background, is there to see one).
+      await waitFor(
+        async () => {
+          await chain.send(thirdKey, "TicketBroker", "fundReserve", [], parseEther("0.1"));
+          return (await client.maxFloat(third, async () => -1n)) > parseEther("1");
+        },
+        { what: "a top-up through the kept stream", intervalMs: 100 },
+      );
+      expect(client.cachedSenders()).toEqual([third]);
+      // The dropped sender's stream is closed.
+      await waitFor(() => streams() === 1, { what: "one stream left" });
     } finally {
       await client.stop();
     }

@@ -4,18 +4,9 @@ import type { AddressInfo } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
-import {
-  type Abi,
-  type Hex,
-  hexToBytes,
-  keccak256,
-  parseEther,
-  recoverMessageAddress,
-  stringToBytes,
-} from "viem";
+import { type Hex, hexToBytes, keccak256, parseEther, recoverMessageAddress, stringToBytes } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { abis } from "../../../src/eth/abis.js";
 import { Rat } from "../../../src/payments/rat.js";
 import {
   CapabilitiesSchema,
@@ -28,11 +19,20 @@ import {
   VideoProfileSchema,
 } from "../../../src/protocol/gen/lp_rpc_pb.js";
 import { ANVIL_KEYS } from "../../helpers/anvil.js";
+import { INSECURE_TLS, TLS_NAME_OPTIONS } from "../../helpers/grpcClient.js";
 import { h2request } from "../../helpers/h2.js";
 import { LpNodeProcess, runLpNode, stopAllLpNodes } from "../../helpers/lpNode.js";
 import { makeClip, removeClips } from "../../helpers/media.js";
-import { keystoreDataDir, startTestChain, type TestChain } from "../../helpers/testChain.js";
-import { waitFor } from "../../helpers/waitFor.js";
+import {
+  onChainOrchestratorArgs,
+  onChainSignerArgs,
+  senderDeposit,
+  startPaidChain,
+  ticketsOf,
+  waitForBlockSeen,
+  waitForRedeemed,
+} from "../../helpers/paidChain.js";
+import { keystoreDataDir, type TestChain } from "../../helpers/testChain.js";
 
 // A remote signer (spawned lp-node) pays an lp-node orchestrator on a devnet for a client that is
 // not our gateway: plain fetch for the signer's JSON API, grpc-js for GetOrchestrator, and the
@@ -50,43 +50,18 @@ let orch: LpNodeProcess;
 let signer: LpNodeProcess;
 let orchOrigin: string;
 let signerUrl: string;
-let signerCli: string;
-let orchCli: string;
 let hook: Server;
 let hookMode: "ok" | "garbage" | "refuse" | "hang" | "http500" = "ok";
 const hookCalls: { headers: IncomingMessage["headers"]; body: Record<string, unknown> }[] = [];
 let clip: Buffer;
 
-const chainFlags = (datadir: string) => [
-  ...chain.flags(),
-  "-ethPassword",
-  PASSWORD,
-  "-blockPollingInterval",
-  "1",
-  "-datadir",
-  datadir,
-  "-cliAddr",
-  "127.0.0.1:0",
-];
-
 beforeAll(async () => {
-  chain = await startTestChain();
-  const o = privateKeyToAccount(orchKey).address;
-  await chain.send(deployerKey, "LivepeerToken", "transfer", [o, parseEther("1000")]);
-  await chain.send(orchKey, "LivepeerToken", "approve", [
-    chain.dev.contracts.BondingManager,
-    parseEther("1000"),
-  ]);
-  await chain.send(orchKey, "BondingManager", "bond", [parseEther("1000"), o]);
-  await chain.send(orchKey, "BondingManager", "transcoder", [0n, 1_000_000n]);
-  await chain.send(
-    signerKey,
-    "TicketBroker",
-    "fundDepositAndReserve",
-    [DEPOSIT, parseEther("1")],
-    DEPOSIT + parseEther("1"),
-  );
-  await chain.nextRound();
+  chain = await startPaidChain({
+    orchestrator: orchKey,
+    sender: signerKey,
+    deposit: DEPOSIT,
+    reserve: parseEther("1"),
+  });
 
   hook = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -104,52 +79,27 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
 
-  orch = new LpNodeProcess([
-    "--mode",
-    "orchestrator,transcoder",
-    "-serviceAddr",
-    "127.0.0.1:0",
-    "-startupAvailabilityCheck=false",
-    "-pricePerUnit",
-    "1",
-    // Every ticket wins (EV one wei under the face value), so each is redeemed on the TicketBroker.
-    "-ticketEV",
-    (FACE - 1n).toString(),
-    "-maxFaceValue",
-    FACE.toString(),
-    ...chainFlags(await keystoreDataDir(orchKey, PASSWORD, "lp-sig-o-")),
-  ]);
-  const port = String(
-    (await orch.waitFor((l) => l["msg"] === "orchestrator TLS port listening", 30_000))["addr"],
-  )
-    .split(":")
-    .pop();
+  // Every ticket wins (EV one wei under the face value), so each is redeemed on the TicketBroker.
+  orch = new LpNodeProcess(
+    onChainOrchestratorArgs(chain, await keystoreDataDir(orchKey, PASSWORD, "lp-sig-o-"), {
+      password: PASSWORD,
+      face: FACE,
+    }),
+  );
+  const port = await orch.orchestratorPort();
   orchOrigin = `https://127.0.0.1:${port}`;
-  signer = new LpNodeProcess([
-    "--mode",
-    "remote-signer",
-    "-remoteDiscovery",
-    "-orchAddr",
-    `127.0.0.1:${port}`,
-    "-httpAddr",
-    "127.0.0.1:0",
-    "-remoteSignerWebhookUrl",
-    `http://127.0.0.1:${(hook.address() as AddressInfo).port}/auth`,
-    "-remoteSignerWebhookHeaders",
-    `Authorization:${WEBHOOK_SECRET}`,
-    "-maxTicketEV",
-    FACE.toString(),
-    "-maxTotalEV",
-    (FACE * 10n).toString(),
-    ...chainFlags(await keystoreDataDir(signerKey, PASSWORD, "lp-sig-s-")),
-  ]);
-  signerUrl = `http://${String((await signer.waitFor((l) => l["msg"] === "remote signer listening", 30_000))["addr"])}`;
-  signerCli = String(
-    (await signer.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string"))["addr"],
+  signer = new LpNodeProcess(
+    onChainSignerArgs(chain, await keystoreDataDir(signerKey, PASSWORD, "lp-sig-s-"), {
+      password: PASSWORD,
+      face: FACE,
+      orchAddr: `127.0.0.1:${port}`,
+      webhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/auth`,
+      extra: ["-remoteSignerWebhookHeaders", `Authorization:${WEBHOOK_SECRET}`],
+    }),
   );
-  orchCli = String(
-    (await orch.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string"))["addr"],
-  );
+  signerUrl = `http://${await signer.listenAddr("remote signer listening")}`;
+  await signer.cliAddr();
+  await orch.cliAddr();
   clip = readFileSync(makeClip({ seconds: 2, width: 320, height: 240 }));
 }, 90_000);
 
@@ -162,10 +112,7 @@ afterAll(async () => {
 
 /** GetOrchestrator over grpc-js, returning O's answer as the exact bytes it sent. */
 function getOrchestratorBytes(address: Uint8Array, sig: Uint8Array): Promise<Buffer> {
-  const creds = grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false });
-  const client = new grpc.Client(orchOrigin.replace("https://", ""), creds, {
-    "grpc.ssl_target_name_override": "localhost",
-  });
+  const client = new grpc.Client(orchOrigin.replace("https://", ""), INSECURE_TLS, TLS_NAME_OPTIONS);
   const req = create(OrchestratorRequestSchema, {
     address,
     sig,
@@ -204,10 +151,7 @@ async function signerPost(path: string, body: unknown, headers: Record<string, s
 }
 
 async function signerStatus(): Promise<Record<string, number>> {
-  const s = (await (await fetch(`http://${signerCli}/status`)).json()) as {
-    RemoteSigner: Record<string, number>;
-  };
-  return s.RemoteSigner;
+  return (await signer.status<{ RemoteSigner: Record<string, number> }>()).RemoteSigner;
 }
 
 const P240 = create(VideoProfileSchema, {
@@ -313,26 +257,10 @@ describe("remote signer on a devnet", () => {
     // Webhook headers never reach the logs.
     expect(signer.stderr).not.toContain("hook-s3cret");
 
-    const oTickets = async () =>
-      (
-        (await (await fetch(`http://${orchCli}/status`)).json()) as {
-          Tickets: Record<string, { Count: number; FaceValue: string }>;
-        }
-      ).Tickets;
-    expect((await oTickets()).Pending?.Count).toBe(tickets);
+    expect((await ticketsOf(orch)).Pending?.Count).toBe(tickets);
     await chain.nextRound();
-    await waitFor(async () => (await oTickets()).Redeemed?.Count === tickets, {
-      what: "every winning ticket redeemed",
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
-    const [sender] = (await chain.publicClient.readContract({
-      address: chain.dev.contracts.TicketBroker,
-      abi: abis.TicketBroker as Abi,
-      functionName: "getSenderInfo",
-      args: [signerAddress],
-    })) as [{ deposit: bigint }];
-    expect(sender.deposit).toBe(DEPOSIT - FACE * BigInt(tickets));
+    await waitForRedeemed(orch, tickets, "every winning ticket redeemed");
+    expect(await senderDeposit(chain, signerAddress)).toBe(DEPOSIT - FACE * BigInt(tickets));
     const st = await signerStatus();
     expect(st["tickets"]).toBe(tickets);
     expect(st["payments"]).toBe(3);
@@ -514,15 +442,7 @@ describe("remote signer on a devnet", () => {
       await chain.nextRound();
       await chain.nextRound();
       const head = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
-      await waitFor(
-        async () => {
-          const st = (await (await fetch(`http://${signerCli}/status`)).json()) as {
-            Round: { lastSeenBlock: string };
-          };
-          return BigInt(st.Round.lastSeenBlock) >= head;
-        },
-        { what: "the signer sees the new blocks", timeoutMs: 20_000, intervalMs: 100 },
-      );
+      await waitForBlockSeen([signer], head, "the signer sees the new blocks");
       const r = await refused(
         { orchestrator: blob, type: "fixed" },
         480,
