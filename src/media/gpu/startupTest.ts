@@ -12,7 +12,10 @@ export interface CapabilityTest {
   name: string;
   /** A required capability that fails stops the node; an optional one is dropped. */
   required: boolean;
-  /** The test clip: codec, pixel format and size (go-livepeer's embedded clips are 145 or 146 px). */
+  /**
+   * The test clip: codec, pixel format and size. go-livepeer embeds ready-made clips, two of them
+   * 145 px; ours are made at start by libx264/libx265, which refuse odd sizes in 4:2:0, so all are 146.
+   */
   input: { codec: "h264" | "hevc" | "vp8" | "vp9"; pixFmt: string; size: number };
   /** The codec the test encodes to. */
   output: "h264" | "h265";
@@ -31,14 +34,14 @@ export const CAPABILITY_TESTS: readonly CapabilityTest[] = [
     capability: Capability.HEVC_Decode,
     name: "HEVC decode",
     required: false,
-    input: { codec: "hevc", pixFmt: "yuv420p", size: 145 },
+    input: { codec: "hevc", pixFmt: "yuv420p", size: 146 },
     output: "h264",
   },
   {
     capability: Capability.HEVC_Encode,
     name: "HEVC encode",
     required: false,
-    input: { codec: "h264", pixFmt: "yuv420p", size: 145 },
+    input: { codec: "h264", pixFmt: "yuv420p", size: 146 },
     output: "h265",
   },
   {

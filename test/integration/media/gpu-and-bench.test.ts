@@ -1,11 +1,12 @@
 import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runBench } from "../../../src/bench/bench.js";
 import { resolveConfig } from "../../../src/config/resolve.js";
 import { silentLogger } from "../../../src/logger/logger.js";
-import { ChildProcesses } from "../../../src/media/ffmpeg/runFfmpeg.js";
+import { ChildProcesses, runProcess } from "../../../src/media/ffmpeg/runFfmpeg.js";
 import { CAPABILITY_TESTS, testTranscoderCapabilities } from "../../../src/media/gpu/startupTest.js";
-import { createGpuTestRunner } from "../../../src/media/gpu/testRunner.js";
+import { createGpuTestRunner, testClipArgs } from "../../../src/media/gpu/testRunner.js";
 import { PRESETS } from "../../../src/media/profiles.js";
 import { LocalTranscoder } from "../../../src/media/transcoder.js";
 import { buildLocalTranscoder } from "../../../src/transcoder/localTranscoder.js";
@@ -26,6 +27,19 @@ describe("GPU startup test on a machine without a usable GPU", () => {
     }
     expect(children.size).toBe(0);
     expect(readdirSync(workDir)).toEqual([]);
+  });
+
+  it("can make every capability's test clip with the shipped ffmpeg (a clip it cannot make drops the capability on every GPU)", async () => {
+    const children = new ChildProcesses();
+    const dir = tempDir();
+    const made: string[] = [];
+    for (const test of CAPABILITY_TESTS) {
+      const file = join(dir, `${test.name.replace(/\W+/g, "_")}.ts`);
+      const r = await runProcess(FFMPEG, testClipArgs(test.input, file), { timeoutMs: 30_000, children });
+      if (r.code === 0) made.push(test.name);
+      else made.push(`${test.name}: ${r.stderr.slice(-200)}`);
+    }
+    expect(made).toEqual(CAPABILITY_TESTS.map((t) => t.name));
   });
 
   it("is the same check the node runs at start with -nvidia and -testTranscoder", async () => {

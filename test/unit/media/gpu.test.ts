@@ -155,7 +155,7 @@ describe("startup capability test (-testTranscoder)", () => {
     const hevc = CAPABILITY_TESTS.find((t) => t.capability === Capability.HEVC_Decode)!;
     const a = testClipArgs(hevc.input, "/t/h.ts");
     expect(a).toEqual(
-      expect.arrayContaining(["testsrc=size=145x145:rate=30", "libx265", "mpegts", "/t/h.ts"]),
+      expect.arrayContaining(["testsrc=size=146x146:rate=30", "libx265", "mpegts", "/t/h.ts"]),
     );
     // x265 logs its own [info] lines unless told otherwise.
     expect(a.join(" ")).toContain("-x265-params log-level=error");
