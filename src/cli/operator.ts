@@ -478,7 +478,7 @@ async function planOf(
       return readPlan(
         "/registeredOrchestrators",
         {},
-        async (chain) => (await s.registeredOrchestrators(chain)).map(s.transcoderJson),
+        async (chain) => (await s.registeredOrchestrators(chain)).map((t) => s.transcoderJson(t, "0")),
         (obj) => {
           const list = obj as Record<string, string>[];
           if (list.length === 0) return "no registered orchestrators in the pool";

@@ -235,6 +235,9 @@ async function send(
 const bmSend = (chain: StakingChain, fn: string, args: readonly unknown[], signal?: AbortSignal) =>
   send(chain, bondingManagerAbi, chain.client.addresses.BondingManager, fn, args, signal);
 
+const setServiceUri = (chain: StakingChain, uri: string, signal?: AbortSignal) =>
+  send(chain, serviceRegistryAbi, chain.client.addresses.ServiceRegistry, "setServiceURI", [uri], signal);
+
 /** The current round, refused unless initialised; `lock` also refuses inside the lock window. */
 async function usableRound(chain: StakingChain, lock = false): Promise<RoundInfo> {
   const r = await chain.client.roundInfo();
@@ -585,6 +588,8 @@ export interface OrchestratorStakingHooks {
   setPrice(pricePerUnit: string, pixelsPerUnit: string): Promise<void>;
   /** Called after a registration or configuration change, so /status shows it at once. */
   changed?(): void;
+  /** The default price per pixel in wei as big.Rat text ("3/2"), null when unknown. */
+  basePrice?(): string | null;
 }
 
 /** What activateOrchestrator and setOrchestratorConfig take. */
@@ -682,17 +687,7 @@ export async function activateOrchestrator(
     ),
   });
   if (t.serviceURI !== uri)
-    steps.push({
-      op: "setServiceURI",
-      hash: await send(
-        chain,
-        serviceRegistryAbi,
-        c.addresses.ServiceRegistry,
-        "setServiceURI",
-        [uri],
-        signal,
-      ),
-    });
+    steps.push({ op: "setServiceURI", hash: await setServiceUri(chain, uri, signal) });
   return { steps, warnings };
 }
 
@@ -746,17 +741,7 @@ export async function setOrchestratorConfig(
   if (commission)
     steps.push({ op: "transcoder", hash: await bmSend(chain, "transcoder", [rewardCut, feeShare], signal) });
   if (uri && uri.uri !== t.serviceURI)
-    steps.push({
-      op: "setServiceURI",
-      hash: await send(
-        chain,
-        serviceRegistryAbi,
-        c.addresses.ServiceRegistry,
-        "setServiceURI",
-        [uri.uri],
-        signal,
-      ),
-    });
+    steps.push({ op: "setServiceURI", hash: await setServiceUri(chain, uri.uri, signal) });
   return { steps, warnings };
 }
 
@@ -769,8 +754,15 @@ export function goJson(value: unknown): string {
   );
 }
 
-/** go-livepeer's types.Transcoder as its CLI API shows it. */
-export function transcoderJson(t: TranscoderInfo): Record<string, unknown> {
+/**
+ * go-livepeer's types.Transcoder as its CLI API shows it. PricePerPixel is a big.Rat, which Go
+ * writes as a string ("0", "3/2") or null when unset; livepeer_cli prints it from
+ * /registeredOrchestrators and fails on null there.
+ */
+export function transcoderJson(
+  t: TranscoderInfo,
+  pricePerPixel: string | null = null,
+): Record<string, unknown> {
   return {
     Address: t.address,
     ServiceURI: t.serviceURI,
@@ -783,6 +775,7 @@ export function transcoderJson(t: TranscoderInfo): Record<string, unknown> {
     LastActiveStakeUpdateRound: t.lastActiveStakeUpdateRound,
     Active: t.active,
     Status: t.status,
+    PricePerPixel: pricePerPixel,
   };
 }
 
@@ -924,23 +917,31 @@ export function stakingRoutes(
       withdrawFees(chain, opt(p, "amount") === undefined ? undefined : parseAmount(p["amount"]!, "amount")),
     ),
     tx("/claimEarnings", [], () => claimEarnings(chain)),
-    tx("/reward", [], () => reward(chain)),
+    // livepeer_cli calls /reward with GET (cmd/livepeer_cli/wizard_transcoder.go callReward).
+    { ...tx("/reward", [], () => reward(chain)), alsoGet: true },
     tx("/initializeRound", [], () => initializeRound(chain)),
     tx("/transferTokens", ["to", "amount"], (p) =>
       transferTokens(chain, parseAddress(p["to"]!, "to"), lpt(p, "amount")),
     ),
     tx("/requestTokens", [], () => requestTokens(chain)),
     get("/registeredOrchestrators", "application/json", async () =>
-      goJson((await registeredOrchestrators(chain)).map(transcoderJson)),
+      // go-livepeer fills PricePerPixel from its orchestrators table, "0" when it has no row; this
+      // node keeps no such table for its operator routes.
+      goJson((await registeredOrchestrators(chain)).map((t) => transcoderJson(t, "0"))),
     ),
     get("/orchestratorInfo", "application/json", async () =>
-      goJson({ Transcoder: transcoderJson(await chain.client.transcoderInfo(orchAddress())) }),
+      goJson({
+        Transcoder: transcoderJson(await chain.client.transcoderInfo(orchAddress())),
+        // go-livepeer's orchInfo also carries the node's base price (a big.Rat, null when unset).
+        PriceInfo: hooks()?.basePrice?.() ?? null,
+      }),
     ),
     get("/delegatorInfo", "application/json", async () => goJson(delegatorJson(await accountStatus(chain)))),
     get("/unbondingLocks", "application/json", async (p) => {
       const r = await chain.client.currentRound();
       const locks = await unbondingLocks(chain);
-      const withdrawable = p["withdrawable"] === "true";
+      // Go's strconv.ParseBool, as go-livepeer reads it.
+      const withdrawable = ["1", "t", "T", "TRUE", "true", "True"].includes(p["withdrawable"] ?? "");
       return goJson(
         locks
           .filter((l) => !withdrawable || l.withdrawRound <= r)
@@ -959,7 +960,11 @@ export function stakingRoutes(
       String(await chain.client.tokenBalance(chain.signer.address)),
     ),
     get("/ethBalance", "text/plain", async () => String(await chain.client.ethBalance(chain.signer.address))),
-    get("/contractAddresses", "application/json", async () => JSON.stringify(chain.client.addresses)),
+    // livepeer_cli reads this into map[string]common.Address, which refuses null: a contract the
+    // network lacks (the faucet on mainnet) is the zero address, as go-livepeer shows it.
+    get("/contractAddresses", "application/json", async () =>
+      JSON.stringify(chain.client.addresses, (_k, v) => (v === null ? zeroAddress : v)),
+    ),
     get("/accountStatus", "application/json", async (p) =>
       goJson(
         accountStatusJson(

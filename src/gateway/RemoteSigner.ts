@@ -44,6 +44,10 @@ const MAX_REFRESHES = 3;
 /** Pause before a second and third refresh (times the attempt number). */
 const REFRESH_PAUSE_MS = 500;
 
+/** Why a signer that signed another segment than the one sent cannot pay for transcoding. */
+export const SEGMENT_UNSUPPORTED =
+  "remote signer did not sign this segment: it does not pay for transcoded segments (go-livepeer's signer signs live payments only; use an lp-node signer)";
+
 /** A signer refusal with its HTTP status (480 refresh, 481 price, 482 no tickets...). */
 export class RemoteSignerError extends LpError {
   constructor(
@@ -364,6 +368,13 @@ export class RemoteSignerPayments extends GatewayPayments {
     r.state = res.state;
     const payment = fromBinary(PaymentSchema, Buffer.from(res.payment, "base64"));
     const seg = fromBinary(SegDataSchema, Buffer.from(res.segCreds, "base64"));
+    // go-livepeer's signer ignores `segment` and signs an empty one (its live payments need no
+    // segment): such a signature would be refused by the orchestrator, so say why here instead.
+    if (seg.seq !== segment.seq || !Buffer.from(seg.hash).equals(Buffer.from(segment.hash))) {
+      this.counts.refused += 1;
+      this.lastError = SEGMENT_UNSUPPORTED;
+      throw new RemoteSignerError(502, SEGMENT_UNSUPPORTED);
+    }
     handle.header = encodePaymentHeader(payment);
     handle.numTickets = payment.ticketSenderParams.length;
     this.counts.payments += 1;

@@ -13,6 +13,8 @@ import type { NodeStatus } from "../node/status.js";
 export interface CliRoute {
   /** GET for reads (HEAD too), POST for anything that changes the node. */
   method: "GET" | "POST";
+  /** A POST route that also answers GET, where go-livepeer's own tools call it so. */
+  alsoGet?: boolean;
   path: string;
   handler: (params: Record<string, string>, reply: FastifyReply) => unknown;
 }
@@ -72,9 +74,16 @@ export class CliServer implements Service {
       method: "GET" | "POST",
       path: string,
       handler: (req: FastifyRequest, reply: FastifyReply) => unknown,
+      alsoGet = false,
     ) => {
-      const methods = method === "GET" ? ["GET", "HEAD"] : ["POST"];
-      app.route({ method: methods as ("GET" | "HEAD" | "POST")[], url: path, handler });
+      const methods = method === "GET" ? ["GET", "HEAD"] : alsoGet ? ["POST", "GET"] : ["POST"];
+      // A HEAD must not send a transaction: fastify's implicit HEAD is off for such a route.
+      app.route({
+        method: methods as ("GET" | "HEAD" | "POST")[],
+        url: path,
+        handler,
+        ...(alsoGet ? { exposeHeadRoute: false } : {}),
+      });
       app.route({
         method: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"].filter(
           (m) => !methods.includes(m),
@@ -111,7 +120,7 @@ export class CliServer implements Service {
       return reply.type("text/plain").send("");
     });
     for (const r of this.deps.routes ?? []) {
-      route(r.method, r.path, (req, reply) => r.handler(formParams(req), reply));
+      route(r.method, r.path, (req, reply) => r.handler(formParams(req), reply), r.alsoGet);
     }
     await app.listen({ host: this.options.addr.host || "0.0.0.0", port: this.options.addr.port });
     const address = app.server.address();

@@ -143,6 +143,17 @@ export class LpNode {
         if (parts.status) this.contributors.push(parts.status);
         routes.push(...(parts.cliRoutes ?? []));
       }
+      // go-livepeer's livepeer_cli picks its menu (orchestrator, redeemer or gateway) from these.
+      for (const [path, role] of [
+        ["/IsOrchestrator", "orchestrator"],
+        ["/IsRedeemer", "redeemer"],
+      ] as const) {
+        routes.push({
+          method: "GET",
+          path,
+          handler: (_p, reply) => reply.type("text/plain").send(String(config.roles.includes(role))),
+        });
+      }
       this.cli = new CliServer(
         { addr: config.cliAddr, verbosity: config.verbosity },
         { logger: this.deps.logger.child({ module: "cli" }), status: () => this.status(), routes },

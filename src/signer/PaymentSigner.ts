@@ -167,28 +167,58 @@ function jobModels(caps: Capabilities | null): Map<number, string[]> | null {
   return out.size > 0 ? out : null;
 }
 
+/** A JSON number literal, the only text Go's json.Number takes (in a number or in a string). */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
 /**
- * A request's maxPrice as a ceiling per billable unit (wei): the unit must be the job type's.
- * LV2V's unit is a second of 720p30, so its ceiling per pixel is the price over those pixels.
+ * A maxPrice (go-livepeer's LiveRunnerPriceInfo: `price` a json.Number, so a JSON number or a
+ * numeric string, read exactly as a decimal; `currency` "wei"; `unit` the job type's, both
+ * trimmed and any case) as a ceiling on the orchestrator's price per unit, compared as it is:
+ * go-livepeer compares an lv2v ceiling in "720p-pixel-seconds" to the price per pixel unchanged.
+ * Type "" (a transcoded segment, an lp-node extension) takes the unit "pixels".
  */
-export function parseMaxPrice(raw: unknown, type: JobType, status = 400): Rat | null {
+export function parseMaxPrice(raw: unknown, type: JobType, status = 400, prefix = ""): Rat | null {
   if (raw === undefined || raw === null) return null;
-  if (typeof raw !== "object" || Array.isArray(raw)) throw new SignerError(status, "invalid maxPrice");
+  const fail = (message: string) => new SignerError(status, `${prefix}${message}`);
+  if (typeof raw !== "object" || Array.isArray(raw)) throw fail("invalid maxPrice");
   const m = raw as Record<string, unknown>;
-  const price = field(m, "price");
-  const currency = field(m, "currency");
-  const unit = field(m, "unit");
-  if (typeof price !== "number" || !Number.isFinite(price) || price <= 0)
-    throw new SignerError(status, "invalid maxPrice: price must be a positive number");
-  if (typeof currency !== "string" || currency.toLowerCase() !== "wei")
-    throw new SignerError(status, `invalid maxPrice: unsupported currency ${String(currency).slice(0, 20)}`);
-  if (unit !== UNIT_OF_TYPE[type])
+  const priceRaw = field(m, "price");
+  const currency = field(m, "currency") ?? "";
+  const unit = field(m, "unit") ?? "";
+  if (typeof currency !== "string" || typeof unit !== "string") throw fail("invalid maxPrice");
+  let price: Rat | null = null;
+  const text =
+    typeof priceRaw === "number" && Number.isFinite(priceRaw)
+      ? String(priceRaw)
+      : typeof priceRaw === "string"
+        ? priceRaw
+        : null;
+  if (text !== null && text.length <= 100 && JSON_NUMBER.test(text)) {
+    try {
+      price = Rat.parse(text);
+    } catch {
+      price = null;
+    }
+  }
+  if (!price || price.sign() <= 0) throw fail("maxPrice.price must be a positive decimal");
+  if (currency.trim().toLowerCase() !== "wei") throw fail("maxPrice.currency must be wei");
+  if (unit.trim().toLowerCase() !== UNIT_OF_TYPE[type])
+    throw fail(`maxPrice.unit must be ${UNIT_OF_TYPE[type]} for payment type ${type}`);
+  return price;
+}
+
+/**
+ * go-livepeer's price check: the lowest of the ceilings given applies; above it is 481 naming it.
+ */
+function checkCeilings(price: Rat, ceilings: [source: string, max: Rat | null][]): void {
+  let effective: [string, Rat] | null = null;
+  for (const [source, max] of ceilings)
+    if (max && (!effective || max.lt(effective[1]))) effective = [source, max];
+  if (effective && price.gt(effective[1]))
     throw new SignerError(
-      status,
-      `invalid maxPrice: unit ${String(unit).slice(0, 40)} does not match job type ${type === "" ? '""' : type}`,
+      STATUS_PRICE_EXCEEDED,
+      `orchestrator price ${price.floatString(3)} exceeds ${effective[0]} ceiling ${effective[1].floatString(3)}`,
     );
-  const r = Rat.fromFloat64(price);
-  return type === "lv2v" ? r.div(LV2V_PIXELS_PER_SECOND) : r;
 }
 
 /** The remote signer's payments (go-livepeer's remote signer node). */
@@ -445,39 +475,14 @@ export class PaymentSigner {
     }
     if (units <= 0n) throw new SignerError(400, "missing billable unit or job type");
 
-    // 9 (before anything is signed). The auth webhook, unless its last answer still holds.
-    const incomingAuthId = headerValue(headers, "signer-auth-id");
-    let decision: WebhookDecision | null = null;
-    let authId = c.state.AuthID;
-    let authExpiry = c.state.AuthExpiry;
-    if (this.deps.webhook && nowMs / 1000 >= c.state.AuthExpiry) {
-      decision = await this.deps.webhook.authorize(headers, c.state);
-      const id = decision.authId || incomingAuthId;
-      if (c.state.AuthID !== "" && id !== c.state.AuthID) throw new SignerError(500, "auth id changed");
-      authId = id;
-      authExpiry = decision.expiry;
-    } else if (incomingAuthId !== "" && c.state.AuthID === "") {
-      authId = incomingAuthId;
-    } else if (incomingAuthId !== "" && incomingAuthId !== c.state.AuthID) {
-      throw new SignerError(500, "auth id changed");
-    }
-
-    // 5. Price ceilings: the signer's, the request's, the webhook's, and the session's first price.
+    // 5. Price ceilings known before the webhook: the signer's, the request's, the session's first.
     const current = priceOf(price);
     const initial = Rat.of(BigInt(c.state.InitialPricePerUnit), BigInt(c.state.InitialPixelsPerUnit));
-    const ceilings: [string, Rat | null][] = [
-      ["signer", this.options.maxPrices?.capabilitiesMaxPrice(jobModels(caps)) ?? null],
-      ["request", parseMaxPrice(field(req, "maxPrice"), type)],
-      ["webhook", decision ? parseMaxPrice(decision.maxPrice, type, 502) : null],
-      ["initial", initial],
-    ];
-    for (const [source, max] of ceilings) {
-      if (max && current.gt(max))
-        throw new SignerError(
-          STATUS_PRICE_EXCEEDED,
-          `orchestrator price ${current.ratString()} exceeds ${source} ceiling ${max.ratString()}`,
-        );
-    }
+    checkCeilings(current, [
+      ["configured maximum price", this.options.maxPrices?.capabilitiesMaxPrice(jobModels(caps)) ?? null],
+      ["request maxPrice", parseMaxPrice(field(req, "maxPrice"), type)],
+      ["initial session price", initial],
+    ]);
 
     // 6. Tickets due for the fee at the session's first price.
     const ev = ticketEV(params.faceValue, params.winProb);
@@ -493,7 +498,7 @@ export class PaymentSigner {
       throw new SignerError(400, `numTickets ${numTickets} exceeds maximum of ${MAX_TICKETS}`);
     const n = Number(numTickets);
 
-    // 7. Sign the tickets (current price as expected_price; more than doubled is refused).
+    // 7. The current price as expected_price: more than doubled since the first is refused.
     try {
       validatePriceIncrease(
         { pricePerUnit: price.pricePerUnit, pixelsPerUnit: price.pixelsPerUnit },
@@ -508,18 +513,54 @@ export class PaymentSigner {
     const info0 = await this.senderInfo().catch((err) => {
       throw new SignerError(503, `cannot read the sender's deposit and reserve: ${errorMessage(err)}`);
     });
-    const sender = new Sender(this.options, {
-      signer: this.deps.key,
-      funds: { senderInfo: () => info0 },
-      time: this.deps.time,
-    });
-    // Nonces are reserved before the first await of signing: concurrent payments never share one.
+    // Nonces are reserved before any await that follows: concurrent payments never share one. A
+    // refusal below only leaves a gap in the nonces, which is harmless.
     let before: number;
     try {
       before = this.deps.store.reserveNonces(pmSession, stateNonce, n);
     } catch (err) {
       throw new SignerError(500, `cannot record the ticket nonces: ${errorMessage(err)}`, { cause: err });
     }
+
+    // 8. The next state, as go-livepeer builds it: the first is sequence 0, the job type follows
+    // the request; the auth fields change only after the webhook.
+    const next: RemotePaymentState = {
+      ...c.state,
+      PMSessionID: pmSession,
+      LastUpdate: goTime(c.nowMs),
+      SenderNonce: before + n,
+      Balance: balance.add(ev.mul(numTickets)).sub(fee).ratString(),
+      Type: type,
+      SequenceNumber: c.firstCall ? 0 : c.state.SequenceNumber + 1,
+    };
+
+    // 9. The auth webhook, shown the updated state (go-livepeer's timing), unless its last answer
+    // still holds (until the end of the second of its expiry). Nothing is signed before it agrees.
+    let decision: WebhookDecision | null = null;
+    const cached = c.state.AuthExpiry !== 0 && Math.floor(nowMs / 1000) <= c.state.AuthExpiry;
+    if (this.deps.webhook && !cached) {
+      decision = await this.deps.webhook.authorize(headers, next);
+      next.AuthExpiry = decision.expiry;
+      checkCeilings(current, [
+        [
+          "auth webhook maxPrice",
+          parseMaxPrice(decision.maxPrice, type, 502, "signer auth invalid maxPrice: "),
+        ],
+      ]);
+    }
+    // The webhook's auth id, else the caller's Signer-Auth-Id header; once set it may not change.
+    const authId = decision?.authId || headerValue(headers, "signer-auth-id");
+    if (authId !== "" && next.AuthID !== authId) {
+      if (next.AuthID !== "") throw new SignerError(500, "remote signer auth ID changed");
+      next.AuthID = authId;
+    }
+
+    // 10. Sign the tickets and the segment credentials.
+    const sender = new Sender(this.options, {
+      signer: this.deps.key,
+      funds: { senderInfo: () => info0 },
+      time: this.deps.time,
+    });
     const sid = sender.startSessionWithNonce(params, before);
     let batch: Awaited<ReturnType<Sender["createTicketBatch"]>> | null = null;
     try {
@@ -546,17 +587,6 @@ export class PaymentSigner {
     });
     seg.sig = toBytes(await this.deps.key.signHash(keccak(flat)));
 
-    // 8. The next state.
-    const next: RemotePaymentState = {
-      ...c.state,
-      PMSessionID: pmSession,
-      LastUpdate: goTime(c.nowMs),
-      SenderNonce: before + n,
-      Balance: balance.add(ev.mul(numTickets)).sub(fee).ratString(),
-      SequenceNumber: c.state.SequenceNumber + 1,
-      AuthID: authId,
-      AuthExpiry: authExpiry,
-    };
     const signed = await signState(next, {
       sign: (m) => this.deps.key.signMessage(m),
       verify: async () => false,

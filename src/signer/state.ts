@@ -115,9 +115,12 @@ export async function openState(
   return r as unknown as RemotePaymentState;
 }
 
-/** RFC 3339 with nanoseconds, as Go's time.Time marshals. */
+/** RFC 3339 as Go's time.Time marshals it in UTC (RFC3339Nano: trailing zeros of the fraction dropped). */
 export function goTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, (_m, f: string) => {
+    const t = f.replace(/0+$/, "");
+    return t === "" ? "Z" : `.${t}Z`;
+  });
 }
 
 /** Milliseconds of a state's LastUpdate, or null when it does not parse. */

@@ -35,7 +35,8 @@ export class SignerWebhook {
   ): Promise<WebhookDecision> {
     const headers: Record<string, string[]> = {};
     for (const [k, v] of Object.entries(incoming)) {
-      if (v === undefined) continue;
+      // Go's server keeps Host out of Request.Header, so go-livepeer's webhook never sees it.
+      if (v === undefined || k.toLowerCase() === "host") continue;
       headers[canonicalHeader(k)] = Array.isArray(v) ? v : [v];
     }
     let res: { status: number; body: Buffer };

@@ -432,10 +432,41 @@ describe("the CLI API's staking routes", () => {
     const list = await (await fetch(`${base}/registeredOrchestrators`)).text();
     expect(list).toMatch(new RegExp(`"Address":"${O}","ServiceURI":"https://orch2.example.com:8935"`));
     expect(list).toMatch(/"DelegatedStake":\d{21,}/);
+    // livepeer_cli reads these into go-livepeer's types.Transcoder and prints PricePerPixel, a
+    // big.Rat (cmd/livepeer_cli/wizard_bond.go): it must be there, "0" when the price is unknown
+    // (server/handlers.go registeredOrchestratorsHandler).
+    const pool = JSON.parse(list) as { PricePerPixel: unknown }[];
+    expect(pool.length).toBeGreaterThan(0);
+    for (const o of pool) expect(o.PricePerPixel).toBe("0");
+    // server/handlers.go orchestratorInfoHandler: {Transcoder, PriceInfo}.
     const info = (await (await fetch(`${base}/orchestratorInfo`)).json()) as {
-      Transcoder: { Address: string };
+      Transcoder: { Address: string; PricePerPixel: unknown };
+      PriceInfo: unknown;
     };
     expect(info.Transcoder.Address).toBe(O);
+    expect(Object.keys(info)).toEqual(["Transcoder", "PriceInfo"]);
+    // livepeer_cli calls /reward with GET (cmd/livepeer_cli/wizard_transcoder.go callReward).
+    const rewarded = await fetch(`${base}/reward`);
+    expect(rewarded.status, await rewarded.text()).toBe(200);
+    expect((await transcoder(O))[0]).toBe(await rm("currentRound"));
+    // A HEAD (a link checker, a proxy) does not send a transaction.
+    const before = await nonce(O);
+    expect((await fetch(`${base}/reward`, { method: "HEAD" })).status).toBe(405);
+    expect(await nonce(O)).toBe(before);
     expect(await (await fetch(`${base}/currentRound`)).text()).toBe(String(await rm("currentRound")));
+    // livepeer_cli reads /contractAddresses into map[string]common.Address (wizard_stats.go), which
+    // refuses null: every value is an address, go-livepeer's keys among them.
+    const addrs = (await (await fetch(`${base}/contractAddresses`)).json()) as Record<string, unknown>;
+    for (const k of [
+      "Controller",
+      "LivepeerToken",
+      "LivepeerTokenFaucet",
+      "TicketBroker",
+      "RoundsManager",
+      "BondingManager",
+      "Minter",
+    ])
+      expect(addrs).toHaveProperty(k);
+    for (const v of Object.values(addrs)) expect(v).toMatch(/^0x[0-9a-fA-F]{40}$/);
   });
 });

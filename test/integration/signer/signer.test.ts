@@ -174,10 +174,10 @@ function segmentBlob(seq: number, data: Buffer): string {
   return Buffer.from(toBinary(SegDataSchema, seg)).toString("base64");
 }
 
-/** O's quoted price per unit as an exact fraction, from a blob. */
+/** O's quoted price per unit with 3 decimals (as go-livepeer's 481 text shows it), from a blob. */
 function priceOf(blob: string): string {
   const p = fromBinary(OrchestratorInfoSchema, Buffer.from(blob, "base64")).priceInfo!;
-  return Rat.of(p.pricePerUnit, p.pixelsPerUnit).ratString();
+  return Rat.of(p.pricePerUnit, p.pixelsPerUnit).floatString(3);
 }
 
 let infoBlob: string;
@@ -417,7 +417,8 @@ describe("remote signer on a devnet", () => {
           maxPrice: { price: 0.5, currency: "wei", unit: "pixels" },
         },
         481,
-        `orchestrator price ${priceOf(blob)} exceeds request ceiling 1/2`,
+        // server/remote_signer.go checkRemotePaymentPrice
+        `orchestrator price ${priceOf(blob)} exceeds request maxPrice ceiling 0.500`,
       );
     });
 

@@ -3,7 +3,11 @@ import type { AddressInfo } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { Signer } from "../../../src/eth/signer.js";
-import { RemoteSignerClient, RemoteSignerPayments } from "../../../src/gateway/RemoteSigner.js";
+import {
+  RemoteSignerClient,
+  RemoteSignerPayments,
+  SEGMENT_UNSUPPORTED,
+} from "../../../src/gateway/RemoteSigner.js";
 import { HttpClient } from "../../../src/http/client.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { parseSenderOptions, type SenderInfo } from "../../../src/payments/Sender.js";
@@ -25,7 +29,7 @@ import {
 } from "../../../src/signer/PaymentSigner.js";
 import { MAX_SIGNER_BODY_BYTES, SignerServer } from "../../../src/signer/SignerServer.js";
 import { SignerStore } from "../../../src/signer/SignerStore.js";
-import { SignerError } from "../../../src/signer/state.js";
+import { goTime, parseGoTime, SignerError } from "../../../src/signer/state.js";
 import { SignerWebhook } from "../../../src/signer/webhook.js";
 import { ANVIL_KEYS } from "../../helpers/anvil.js";
 import { tempDir } from "../../helpers/tmp.js";
@@ -170,7 +174,9 @@ describe("PaymentSigner", () => {
     expect(p2.ticketSenderParams.map((t) => t.senderNonce)).toEqual([2]);
     const st2 = JSON.parse(Buffer.from(second.state.State, "base64").toString());
     expect(st2.Balance).toBe((2n * EV - LV2V_PIXELS_PER_SECOND * 70n).toString());
-    expect(st2.SequenceNumber).toBe(2);
+    // go-livepeer numbers a state's answers from 0 (server/remote_signer.go GenerateLivePayment).
+    expect(st1.SequenceNumber).toBe(0);
+    expect(st2.SequenceNumber).toBe(1);
     // The segment credentials are the signer's over the manifest it was given.
     const seg = fromBinary(SegDataSchema, Buffer.from(second.segCreds, "base64"));
     expect(Buffer.from(seg.manifestId).toString()).toBe("m");
@@ -209,7 +215,8 @@ describe("PaymentSigner", () => {
         {},
       ),
     );
-    expect(unit.message).toBe("invalid maxPrice: unit fixed does not match job type live");
+    // go-livepeer's text (server/remote_signer.go parseRemotePaymentMaxPrice).
+    expect(unit.message).toBe("maxPrice.unit must be seconds for payment type live");
     expect(s.counters.tickets).toBe(0);
   });
 
@@ -229,7 +236,8 @@ describe("PaymentSigner", () => {
     let authId = "a1";
     const { hook, calls } = await webhook(() => ({ status: 200, expiry, auth_id: authId }));
     const s = makeSigner(hook);
-    const blob = infoBlob({ now: clock });
+    // A fixed job priced at one EV: every call needs a ticket, so none stops at 482 first.
+    const blob = infoBlob({ now: clock, price: EV });
     expiry = Math.floor(clock / 1000) + 60;
     const first = await s.generate({ orchestrator: blob, type: "fixed" }, {});
     expect(calls()).toBe(1);
@@ -246,13 +254,16 @@ describe("PaymentSigner", () => {
     );
     expect(calls()).toBe(2);
     expect(changed.status).toBe(500);
-    // A refused request leaves the state usable: the next answer is about money (two tickets'
-    // credit covers a fixed job), not a replay.
-    authId = "a1";
-    const again = await refusal(
-      s.generate({ orchestrator: blob, type: "fixed", ManifestID: "m", state: second.state }, {}),
+    expect(changed.message).toBe("remote signer auth ID changed");
+    // A refused request leaves the state usable (not a replay); a webhook that gives no auth id
+    // keeps the one in the state, as go-livepeer does.
+    authId = "";
+    const again = await s.generate(
+      { orchestrator: blob, type: "fixed", ManifestID: "m", state: second.state },
+      {},
     );
-    expect(again).toEqual({ status: 482, message: "no tickets", headers: {} });
+    expect(calls()).toBe(3);
+    expect(JSON.parse(Buffer.from(again.state.State, "base64").toString()).AuthID).toBe("a1");
   });
 
   it("an invalid maxPrice from the webhook is 502", async () => {
@@ -266,15 +277,104 @@ describe("PaymentSigner", () => {
     expect(s.counters.tickets).toBe(0);
   });
 
-  it("parses request ceilings per unit", () => {
+  it("parses request ceilings as go-livepeer's LiveRunnerPriceInfo", () => {
+    // ai/runner/live_runner.go: price is a json.Number (a JSON number or a numeric string), read
+    // exactly; server/remote_signer.go trims and lower-cases currency and unit, and compares an
+    // lv2v ceiling to the orchestrator's price per pixel unchanged.
     expect(
       parseMaxPrice({ price: 27648000, currency: "WEI", unit: "720p-pixel-seconds" }, "lv2v")?.ratString(),
-    ).toBe("1");
+    ).toBe("27648000");
     expect(parseMaxPrice({ price: 3, currency: "wei", unit: "seconds" }, "live")?.ratString()).toBe("3");
+    expect(parseMaxPrice({ price: "1300", currency: " wei ", unit: " Seconds" }, "live")?.ratString()).toBe(
+      "1300",
+    );
+    expect(parseMaxPrice({ price: 0.1, currency: "wei", unit: "fixed" }, "fixed")?.ratString()).toBe("1/10");
+    expect(parseMaxPrice({ price: "2.5e3", currency: "wei", unit: "fixed" }, "fixed")?.ratString()).toBe(
+      "2500",
+    );
+    for (const price of [0, -1, "abc", "0x10", " 5", true, null])
+      expect(() => parseMaxPrice({ price, currency: "wei", unit: "seconds" }, "live")).toThrow(
+        "maxPrice.price must be a positive decimal",
+      );
     expect(() => parseMaxPrice({ price: 3, currency: "usd", unit: "seconds" }, "live")).toThrow(
-      /unsupported currency/,
+      "maxPrice.currency must be wei",
     );
     expect(parseMaxPrice(undefined, "live")).toBeNull();
+  });
+
+  it("481 names the lowest ceiling, in go-livepeer's words", async () => {
+    const s = makeSigner();
+    const r = await refusal(
+      s.generate(
+        {
+          orchestrator: infoBlob({ now: clock, price: 1500n }),
+          type: "live",
+          maxPrice: { price: "1300", currency: "wei", unit: "seconds" },
+        },
+        {},
+      ),
+    );
+    // server/remote_signer.go checkRemotePaymentPrice.
+    expect(r).toEqual({
+      status: 481,
+      message: "orchestrator price 1500.000 exceeds request maxPrice ceiling 1300.000",
+      headers: {},
+    });
+    // A ceiling equal to the price passes (the ceiling a go-livepeer client copies from discovery).
+    const ok = await s.generate(
+      {
+        orchestrator: infoBlob({ now: clock, price: 1300n }),
+        type: "lv2v",
+        maxPrice: { price: 1300, currency: "wei", unit: "720p-pixel-seconds" },
+      },
+      {},
+    );
+    expect(ok.payment.length).toBeGreaterThan(0);
+  });
+
+  it("the webhook sees the updated state, as go-livepeer sends it", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const seenHeaders: Record<string, unknown>[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString());
+        seen.push(body.state);
+        seenHeaders.push(body.headers);
+        res.writeHead(200, { "content-type": "application/json" }).end('{"status":200}');
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const http = new HttpClient({ insecureTls: false });
+    clients.push(http);
+    const hook = new SignerWebhook(
+      { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, headers: {} },
+      { http },
+    );
+    const s = makeSigner(hook);
+    const blob = infoBlob({ now: clock, price: EV });
+    const first = await s.generate(
+      { orchestrator: blob, type: "fixed" },
+      { host: "signer.internal:8935", "signer-auth-id": "caller-1", "x-request-id": "r1" },
+    );
+    // The caller's headers as Go's Request.Header holds them: canonical names, lists, no Host.
+    expect(seenHeaders[0]).toEqual({ "Signer-Auth-Id": ["caller-1"], "X-Request-Id": ["r1"] });
+    clock += 1000;
+    await s.generate({ orchestrator: blob, type: "fixed", ManifestID: "m", state: first.state }, {});
+    // server/remote_signer.go calls authLivePayment after balance, nonce, time and sequence are
+    // updated, before the auth fields are: the first call is sequence 0 with one ticket's nonce.
+    expect(seen[0]).toMatchObject({
+      SequenceNumber: 0,
+      SenderNonce: 1,
+      Balance: "0",
+      Type: "fixed",
+      PMSessionID: `0x${"07".repeat(32)}`,
+      AuthID: "",
+      AuthExpiry: 0,
+    });
+    expect(seen[1]).toMatchObject({ SequenceNumber: 1, SenderNonce: 2, AuthID: "caller-1" });
   });
 });
 
@@ -401,6 +501,69 @@ describe("a gateway paying through the signer (-remoteSignerUrl)", () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe("the state's LastUpdate", () => {
+  it("is written as Go's time.Time marshals (RFC3339Nano: no trailing zeros) and read back", () => {
+    expect(goTime(Date.UTC(2027, 0, 15, 8, 0, 0, 0))).toBe("2027-01-15T08:00:00Z");
+    expect(goTime(Date.UTC(2027, 0, 15, 8, 0, 0, 100))).toBe("2027-01-15T08:00:00.1Z");
+    expect(goTime(Date.UTC(2027, 0, 15, 8, 0, 0, 123))).toBe("2027-01-15T08:00:00.123Z");
+    for (const ms of [0, 100, 120, 123]) {
+      const t = Date.UTC(2027, 0, 15, 8, 0, 0, ms);
+      expect(parseGoTime(goTime(t))).toBe(t);
+    }
+    // A state written before this change (nanosecond digits) still reads.
+    expect(parseGoTime("2027-01-15T08:00:00.123000000Z")).toBe(Date.UTC(2027, 0, 15, 8, 0, 0, 123));
+  });
+});
+
+describe("RemoteSignerPayments with a go-livepeer signer", () => {
+  it("says a signer that signs an empty segment cannot pay for transcoding, instead of sending a bad signature", async () => {
+    // go-livepeer's GenerateLivePayment (server/remote_signer.go) has no `segment` field: Go's JSON
+    // decoder drops it and genSegCreds signs an empty segment. This server does the same.
+    const signer = makeSigner();
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", async () => {
+        if (req.url === "/sign-orchestrator-info") {
+          res.writeHead(200).end(JSON.stringify(await signer.orchestratorInfo()));
+          return;
+        }
+        const body = JSON.parse(Buffer.concat(chunks).toString());
+        delete body.segment;
+        try {
+          res.writeHead(200).end(JSON.stringify(await signer.generate(body, {})));
+        } catch (err) {
+          res.writeHead((err as SignerError).status).end(JSON.stringify({ error: { message: "x" } }));
+        }
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const http = new HttpClient({ insecureTls: false });
+    clients.push(http);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const gateway = new RemoteSignerPayments(new RemoteSignerClient({ url, headers: {} }, { http }), {
+      url,
+      maxPrices: null,
+      logger: silentLogger(),
+      now: () => clock,
+    });
+    await gateway.start();
+    const session = gateway.startSession(
+      "https://orch.example:8935",
+      fromBinary(OrchestratorInfoSchema, Buffer.from(infoBlob({ now: clock }), "base64")),
+    );
+    const handle = await gateway.paymentFor(session, [{ width: 426, height: 240, fps: 30, fpsDen: 1 }], 2000);
+    await expect(
+      gateway.segmentSig(
+        { manifestId: "m", seq: 1, hash: Buffer.alloc(32, 1), profileNames: ["P240p30fps16x9"] },
+        handle,
+      ),
+    ).rejects.toThrow(SEGMENT_UNSUPPORTED);
+    expect(gateway.status()).toMatchObject({ lastError: SEGMENT_UNSUPPORTED });
   });
 });
 
