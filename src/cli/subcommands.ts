@@ -35,15 +35,22 @@ export async function runSubcommand(name: string, argv: string[]): Promise<numbe
   return 2;
 }
 
-// Loaded only when asked for: the operator commands load the chain code.
-async function operator(name: OperatorCommand, argv: string[]): Promise<number> {
-  const { operatorCommand } = await import("./operator.js");
+/** What a long-running subcommand gets: the process's streams and env, and a signal aborted on SIGINT/SIGTERM. */
+interface SubcommandIo {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+// Ctrl-C and SIGTERM abort the command's signal so that it stops what it started before exiting.
+async function withStopSignal(run: (io: SubcommandIo) => Promise<number>): Promise<number> {
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    return await operatorCommand(name, argv, {
+    return await run({
       stdout: process.stdout,
       stderr: process.stderr,
       env: process.env,
@@ -53,41 +60,24 @@ async function operator(name: OperatorCommand, argv: string[]): Promise<number> 
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
+}
+
+// Loaded only when asked for: the operator commands load the chain code.
+async function operator(name: OperatorCommand, argv: string[]): Promise<number> {
+  const { operatorCommand } = await import("./operator.js");
+  return withStopSignal((io) => operatorCommand(name, argv, io));
 }
 
 // Loaded only when asked for: the money command loads the chain code.
 async function money(argv: string[]): Promise<number> {
   const { moneyCommand } = await import("./money.js");
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  try {
-    return await moneyCommand(argv, {
-      stdout: process.stdout,
-      stderr: process.stderr,
-      env: process.env,
-      signal: stop.signal,
-    });
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  return withStopSignal((io) => moneyCommand(argv, io));
 }
 
 // Loaded only when asked for, so the node (offchain included) never loads the chain code.
 async function devnet(argv: string[]): Promise<number> {
   const { devnetCommand } = await import("../eth/devnet.js");
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  try {
-    return await devnetCommand(argv, { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  return withStopSignal(({ stdout, stderr, signal }) => devnetCommand(argv, { stdout, stderr, signal }));
 }
 
 const BENCH_HELP = `lp-node bench: transcode N concurrent real-time streams on this machine and report speed

@@ -64,6 +64,39 @@ export interface DelegatorInfo {
   nextUnbondingLockId: bigint;
 }
 
+/** The part of TranscoderInfo that BondingManager.getTranscoder returns. */
+type TranscoderRecord = Omit<TranscoderInfo, "address" | "status" | "active" | "totalStake" | "serviceURI">;
+
+/** getTranscoder's outputs in order; null skips activeCumulativeRewards, which the node does not read. */
+const TRANSCODER_OUTPUTS: readonly (keyof TranscoderRecord | null)[] = [
+  "lastRewardRound",
+  "rewardCut",
+  "feeShare",
+  "lastActiveStakeUpdateRound",
+  "activationRound",
+  "deactivationRound",
+  null,
+  "cumulativeRewards",
+  "cumulativeFees",
+  "lastFeeRound",
+];
+
+/** getDelegator's outputs in order. */
+const DELEGATOR_OUTPUTS: readonly (keyof DelegatorInfo)[] = [
+  "bondedAmount",
+  "fees",
+  "delegateAddress",
+  "delegatedAmount",
+  "startRound",
+  "lastClaimRound",
+  "nextUnbondingLockId",
+];
+
+/** An object from a contract call's positional outputs: names[i] names values[i], null skips one. */
+function fromTuple<T>(names: readonly (keyof T | null)[], values: readonly unknown[]): T {
+  return Object.fromEntries(names.flatMap((name, i) => (name === null ? [] : [[name, values[i]]]))) as T;
+}
+
 /** A ticket sender's funds at the TicketBroker (getSenderInfo). */
 export interface SenderInfo {
   deposit: bigint;
@@ -261,29 +294,9 @@ export class ChainClient {
         bm.isActiveTranscoder([address]),
         this.contracts.serviceRegistry.read.getServiceURI([address]),
       ]);
-      const [
-        lastRewardRound,
-        rewardCut,
-        feeShare,
-        lastActiveStakeUpdateRound,
-        activationRound,
-        deactivationRound,
-        ,
-        cumulativeRewards,
-        cumulativeFees,
-        lastFeeRound,
-      ] = t;
       return {
         address,
-        lastRewardRound,
-        rewardCut,
-        feeShare,
-        lastActiveStakeUpdateRound,
-        activationRound,
-        deactivationRound,
-        cumulativeRewards,
-        cumulativeFees,
-        lastFeeRound,
+        ...fromTuple<TranscoderRecord>(TRANSCODER_OUTPUTS, t),
         status: Number(status) === 1 ? "Registered" : "Not Registered",
         active,
         totalStake,
@@ -295,24 +308,8 @@ export class ChainClient {
   /** A delegator's bond. */
   async delegatorInfo(address: Address): Promise<DelegatorInfo> {
     return this.read("BondingManager.getDelegator", async () => {
-      const [
-        bondedAmount,
-        fees,
-        delegateAddress,
-        delegatedAmount,
-        startRound,
-        lastClaimRound,
-        nextUnbondingLockId,
-      ] = await this.contracts.bondingManager.read.getDelegator([address]);
-      return {
-        bondedAmount,
-        fees,
-        delegateAddress,
-        delegatedAmount,
-        startRound,
-        lastClaimRound,
-        nextUnbondingLockId,
-      };
+      const d = await this.contracts.bondingManager.read.getDelegator([address]);
+      return fromTuple<DelegatorInfo>(DELEGATOR_OUTPUTS, d);
     });
   }
 

@@ -3,18 +3,14 @@ import { errorMessage } from "../errors/LpError.js";
 import { type Logger, silentLogger } from "../logger/logger.js";
 import type { Service } from "../node/Service.js";
 import type { NodeStatus } from "../node/status.js";
+import { sleep } from "../utils/sleep.js";
 import { bondingManagerAbi, roundsManagerAbi } from "./abis.js";
 import type { Chain } from "./Chain.js";
 import type { ChainClient, TranscoderInfo } from "./ChainClient.js";
 import { NO_HINTS, type PoolHints, poolUpdateHints } from "./hints.js";
+import { PerRoundService, type RoundSource } from "./PerRoundService.js";
 import type { RoundState } from "./RoundWatcher.js";
 import type { TxManager } from "./TxManager.js";
-
-/** The round source the services follow (the chain's RoundWatcher). */
-export interface RoundSource {
-  readonly state: RoundState;
-  subscribe(handler: (state: RoundState, previous: RoundState | null) => unknown): () => void;
-}
 
 /** What the reward service reports as it works (logs, tests, metrics). */
 export type RewardEvent =
@@ -47,40 +43,20 @@ const defaultRetryDelay = (attempt: number) => Math.min(5000 * 2 ** (attempt - 1
  * is retried with backoff while the round lasts, and a round already rewarded (by this node or the
  * chain's record) is never rewarded again.
  */
-export class RewardService implements Service {
+export class RewardService extends PerRoundService {
   readonly name = "reward";
   private readonly log: Logger;
   private readonly retryDelay: (attempt: number) => number;
-  private handledRound = -1n;
   private rewardedRound = -1n;
   private last: { round: bigint; amount: bigint; hash: Hash } | null = null;
-  private work: Promise<void> = Promise.resolve();
-  private unsubscribe: (() => void) | null = null;
-  private readonly abort = new AbortController();
 
   constructor(
     private readonly options: RewardServiceOptions,
     private readonly deps: RewardServiceDeps,
   ) {
+    super(deps.rounds);
     this.log = (deps.logger ?? silentLogger()).child({ module: "reward" });
     this.retryDelay = options.retryDelayMs ?? defaultRetryDelay;
-  }
-
-  async start(): Promise<void> {
-    this.unsubscribe = this.deps.rounds.subscribe((state) => this.onRound(state));
-    this.onRound(this.deps.rounds.state);
-  }
-
-  async stop(): Promise<void> {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    this.abort.abort();
-    await this.work;
-  }
-
-  /** Resolves once the work queued so far is done (tests). */
-  settled(): Promise<void> {
-    return this.work;
   }
 
   /** The last reward this node called: round, amount minted (wei) and transaction. */
@@ -95,16 +71,13 @@ export class RewardService implements Service {
       : null;
   }
 
-  private onRound(state: RoundState): void {
-    // rewardWithHint needs the current round initialised; an uninitialised one is looked at again
-    // when the watcher sees it initialised.
-    if (!state.initialized || state.currentRound <= this.handledRound || this.abort.signal.aborted) return;
-    const round = state.currentRound;
-    this.handledRound = round;
-    this.work = this.work.then(() => this.rewardRound(round));
+  // rewardWithHint needs the current round initialised; an uninitialised one is looked at again
+  // when the watcher sees it initialised.
+  protected wants(state: RoundState): boolean {
+    return state.initialized;
   }
 
-  private async rewardRound(round: bigint): Promise<void> {
+  protected async handleRound(round: bigint): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       if (this.abort.signal.aborted || this.deps.rounds.state.currentRound !== round) return;
       try {
@@ -209,20 +182,6 @@ export async function rewardHints(
   return pool.length > 0
     ? poolUpdateHints(pool, self, t.totalStake + estimate, BigInt(pool.length) === maxSize)
     : { ...NO_HINTS };
-}
-
-/** Waits ms, or less when the signal aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted || ms <= 0) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

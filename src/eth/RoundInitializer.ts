@@ -1,10 +1,12 @@
 import { errorMessage } from "../errors/LpError.js";
 import { type Logger, silentLogger } from "../logger/logger.js";
 import type { Service } from "../node/Service.js";
+import { sleep } from "../utils/sleep.js";
 import { roundsManagerAbi } from "./abis.js";
 import type { Chain } from "./Chain.js";
 import type { ChainClient } from "./ChainClient.js";
-import { type RoundSource, sleep } from "./RewardService.js";
+import { PerRoundService, type RoundSource } from "./PerRoundService.js";
+import type { RoundState } from "./RoundWatcher.js";
 import type { TxManager } from "./TxManager.js";
 
 /** Options of the round initializer (-initializeRound, -initializeRoundMaxDelay). */
@@ -31,48 +33,23 @@ export interface RoundInitializerDeps {
  * random wait up to the maximum delay, so that several nodes doing this rarely race, it checks
  * again and sends initializeRound. A round someone else initialised first is not an error.
  */
-export class RoundInitializer implements Service {
+export class RoundInitializer extends PerRoundService {
   readonly name = "round-initializer";
   private readonly log: Logger;
-  private handledRound = -1n;
-  private work: Promise<void> = Promise.resolve();
-  private unsubscribe: (() => void) | null = null;
-  private readonly abort = new AbortController();
 
   constructor(
     private readonly options: RoundInitializerOptions,
     private readonly deps: RoundInitializerDeps,
   ) {
+    super(deps.rounds);
     this.log = (deps.logger ?? silentLogger()).child({ module: "round-initializer" });
   }
 
-  async start(): Promise<void> {
-    this.unsubscribe = this.deps.rounds.subscribe((state) =>
-      this.onRound(state.currentRound, state.initialized),
-    );
-    const s = this.deps.rounds.state;
-    this.onRound(s.currentRound, s.initialized);
+  protected wants(state: RoundState): boolean {
+    return !state.initialized;
   }
 
-  async stop(): Promise<void> {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    this.abort.abort();
-    await this.work;
-  }
-
-  /** Resolves once the work queued so far is done (tests). */
-  settled(): Promise<void> {
-    return this.work;
-  }
-
-  private onRound(round: bigint, initialized: boolean): void {
-    if (initialized || round <= this.handledRound || this.abort.signal.aborted) return;
-    this.handledRound = round;
-    this.work = this.work.then(() => this.initialize(round));
-  }
-
-  private async initialize(round: bigint): Promise<void> {
+  protected async handleRound(round: bigint): Promise<void> {
     const { client } = this.deps;
     const delay = Math.floor((this.options.random ?? Math.random)() * this.options.maxDelayMs);
     if (delay > 0) {

@@ -23,8 +23,9 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { foundry } from "viem/chains";
-import { errorMessage, isLpError, LpError } from "../errors/LpError.js";
+import { LpError } from "../errors/LpError.js";
 import { type RunningChild, spawnProcess } from "../media/ffmpeg/runFfmpeg.js";
+import { sleep } from "../utils/sleep.js";
 import { bondingManagerAbi, livepeerTokenAbi, serviceRegistryAbi, ticketBrokerAbi } from "./abis.js";
 import { type AnvilProcess, spawnAnvil } from "./anvil.js";
 import { advanceToNextRound } from "./deploy.js";
@@ -35,6 +36,8 @@ import {
   type DevnetIO,
   type DevnetOptions,
   deployFresh,
+  devnetFailed,
+  devnetProgress,
   lockDir,
 } from "./devnet.js";
 
@@ -451,17 +454,6 @@ async function statusOk(url: string): Promise<Record<string, unknown> | null> {
   }
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-
 /** The first paid segment a gateway's /status shows: a stream with a segment done and a payment session. */
 export function firstPaidSegment(
   status: Record<string, unknown> | null,
@@ -495,16 +487,8 @@ const NODE_STOP_GRACE_MS = 15_000;
  * the tail of its log.
  */
 export async function clusterCommand(options: DevnetOptions, io: DevnetIO): Promise<number> {
-  const now = io.now ?? (() => performance.now());
-  const started = io.now ? now() : 0;
-  const seconds = () => ((now() - started) / 1000).toFixed(1);
-  const log = (step: string) =>
-    io.stderr.write(`lp-node devnet: [${Math.round(now() - started)} ms] ${step}\n`);
-  const progress = (step: string) => {
-    if (io.signal.aborted)
-      throw new LpError("DEVNET_INTERRUPTED", "interrupted before the cluster was ready");
-    log(step);
-  };
+  const { log, progress, elapsedMs } = devnetProgress(io, "the cluster");
+  const seconds = () => (elapsedMs() / 1000).toFixed(1);
   const n = options.orchestrators;
   let unlock: (() => void) | null = null;
   let anvil: AnvilProcess | null = null;
@@ -624,7 +608,7 @@ export async function clusterCommand(options: DevnetOptions, io: DevnetIO): Prom
     progress(`started ${specs.map((s, i) => `${s.name} (pid ${nodes[i]!.child.pid})`).join(", ")}`);
 
     // Ready when every node answers /status; a node that exits first fails the command.
-    const deadline = now() + NODE_START_TIMEOUT_MS;
+    const deadline = elapsedMs() + NODE_START_TIMEOUT_MS;
     const pending = new Set(nodes);
     while (pending.size > 0) {
       if (io.signal.aborted)
@@ -643,7 +627,7 @@ export async function clusterCommand(options: DevnetOptions, io: DevnetIO): Prom
         }
       }
       if (pending.size > 0) {
-        if (now() > deadline) {
+        if (elapsedMs() > deadline) {
           const names = [...pending].map((p) => p.spec.name).join(", ");
           throw new LpError(
             "CLUSTER_NODE_FAILED",
@@ -722,13 +706,7 @@ export async function clusterCommand(options: DevnetOptions, io: DevnetIO): Prom
     log("stopped");
     return 0;
   } catch (err) {
-    io.stderr.write(`lp-node devnet: ${errorMessage(err)}\n`);
-    if (isLpError(err, "DEVNET_INTERRUPTED")) return 130;
-    return isLpError(err, "ANVIL_PORT_IN_USE") ||
-      isLpError(err, "DEVNET_DIR_IN_USE") ||
-      isLpError(err, "CLUSTER_PORT_IN_USE")
-      ? 2
-      : 1;
+    return devnetFailed(err, io);
   } finally {
     // Every path out stops the nodes, then the chain; both are no-ops once done.
     await stopNodes();

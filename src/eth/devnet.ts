@@ -112,6 +112,43 @@ export interface DevnetIO {
   mainScript?: string;
 }
 
+/**
+ * The progress lines of a devnet run on stderr, each with the time since the start: `log` writes
+ * one; `progress` starts a setup step, so it first stops the setup (DEVNET_INTERRUPTED) once
+ * io.signal has aborted. `elapsedMs` is that same time.
+ */
+export function devnetProgress(
+  io: Pick<DevnetIO, "stderr" | "signal" | "now">,
+  what: string,
+): { log: (line: string) => void; progress: (step: string) => void; elapsedMs: () => number } {
+  // Without an injected clock, elapsed time counts from the process start (performance's time
+  // origin), so the "ready" line is the whole time from `lp-node devnet` to a ready chain.
+  const now = io.now ?? (() => performance.now());
+  const started = io.now ? now() : 0;
+  const elapsedMs = () => now() - started;
+  const log = (line: string) => {
+    io.stderr.write(`lp-node devnet: [${Math.round(elapsedMs())} ms] ${line}\n`);
+  };
+  const progress = (step: string) => {
+    if (io.signal.aborted) throw new LpError("DEVNET_INTERRUPTED", `interrupted before ${what} was ready`);
+    log(step);
+  };
+  return { log, progress, elapsedMs };
+}
+
+/** Failures the operator fixes by changing the command (exit status 2). */
+const USAGE_FAILURES = ["ANVIL_PORT_IN_USE", "DEVNET_DIR_IN_USE", "CLUSTER_PORT_IN_USE"];
+
+/**
+ * Reports why `lp-node devnet` (a cluster too) stopped and returns its exit status: 130 when
+ * interrupted, 2 for a port or folder in use, 1 otherwise.
+ */
+export function devnetFailed(err: unknown, io: Pick<DevnetIO, "stderr">): number {
+  io.stderr.write(`lp-node devnet: ${errorMessage(err)}\n`);
+  if (isLpError(err, "DEVNET_INTERRUPTED")) return 130;
+  return USAGE_FAILURES.some((code) => isLpError(err, code)) ? 2 : 1;
+}
+
 /** Help text of `lp-node devnet`. */
 export const DEVNET_HELP = `lp-node devnet: run a local Livepeer chain (anvil + the devnet contracts) until Ctrl-C
 
@@ -480,17 +517,7 @@ export async function devnetCommand(argv: readonly string[], io: DevnetIO): Prom
     const { clusterCommand } = await import("./cluster.js");
     return clusterCommand(options, io);
   }
-  // Without an injected clock, elapsed time counts from the process start (performance's time
-  // origin), so the "ready" line is the whole time from `lp-node devnet` to a ready chain.
-  const now = io.now ?? (() => performance.now());
-  const started = io.now ? now() : 0;
-  const log = (step: string) =>
-    io.stderr.write(`lp-node devnet: [${Math.round(now() - started)} ms] ${step}\n`);
-  // Each setup step starts through here, so a signal during setup stops it at the next step.
-  const progress = (step: string) => {
-    if (io.signal.aborted) throw new LpError("DEVNET_INTERRUPTED", "interrupted before the chain was ready");
-    log(step);
-  };
+  const { log, progress } = devnetProgress(io, "the chain");
 
   let unlock: (() => void) | null = null;
   let anvil: AnvilProcess | null = null;
@@ -551,9 +578,7 @@ export async function devnetCommand(argv: readonly string[], io: DevnetIO): Prom
     log("stopped");
     return 0;
   } catch (err) {
-    io.stderr.write(`lp-node devnet: ${errorMessage(err)}\n`);
-    if (isLpError(err, "DEVNET_INTERRUPTED")) return 130;
-    return isLpError(err, "ANVIL_PORT_IN_USE") || isLpError(err, "DEVNET_DIR_IN_USE") ? 2 : 1;
+    return devnetFailed(err, io);
   } finally {
     // Every path out stops anvil; stop() is a no-op once it has exited.
     if (anvil !== null) await anvil.stop();

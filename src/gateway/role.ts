@@ -36,9 +36,10 @@ async function gatewayPayments(
   if (!chain) return null;
   const g = config.gateway!;
   // Loaded only on a chain: an offchain gateway never loads the payments and chain code.
-  const [{ GatewayPayments }, { MaxPrices, maxPricesFromFlags }] = await Promise.all([
+  const [{ GatewayPayments }, { MaxPrices, maxPricesFromFlags }, { chainSenderDeps }] = await Promise.all([
     import("../payments/GatewayPayments.js"),
     import("../payments/pricing.js"),
+    import("../payments/chainSender.js"),
   ]);
   const flags = {
     maxPricePerUnit: g.maxPricePerUnit,
@@ -64,6 +65,7 @@ async function gatewayPayments(
   const startPrices = async (): Promise<void> => {
     if (convertAtStart) await maxPricesFromFlags(flags, chain.priceFeed, maxPrices);
   };
+  const { key, funds, time } = chainSenderDeps(chain);
   const payments = new GatewayPayments(
     {
       maxTicketEV: g.maxTicketEV,
@@ -71,18 +73,7 @@ async function gatewayPayments(
       depositMultiplier: g.depositMultiplier,
       maxPrices,
     },
-    {
-      // The chain layer starts after the roles are built: its key is reached at use, not now.
-      signer: {
-        get address() {
-          return chain.signer.address;
-        },
-        signHash: (hash) => chain.signer.signHash(hash),
-      },
-      funds: { senderInfo: (addr) => chain.client.senderInfo(addr) },
-      time: () => chain.rounds.state,
-      logger: ctx.logger.child({ module: "payments" }),
-    },
+    { signer: key, funds, time, logger: ctx.logger.child({ module: "payments" }) },
   );
   return { payments, maxPrices, startPrices };
 }

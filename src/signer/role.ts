@@ -21,6 +21,7 @@ export async function remoteSignerRole(config: NodeConfig, ctx: RoleContext): Pr
     { parseSenderOptions },
     { SignerDiscoveryCache },
     { SignerStore },
+    { chainSenderDeps },
   ] = await Promise.all([
     import("./PaymentSigner.js"),
     import("./SignerServer.js"),
@@ -29,6 +30,7 @@ export async function remoteSignerRole(config: NodeConfig, ctx: RoleContext): Pr
     import("../payments/Sender.js"),
     import("./discovery.js"),
     import("./SignerStore.js"),
+    import("../payments/chainSender.js"),
   ]);
   // Opened when the role starts: issued states and used nonces, kept across restarts.
   const store = new SignerStore({ datadir: config.datadir });
@@ -49,16 +51,7 @@ export async function remoteSignerRole(config: NodeConfig, ctx: RoleContext): Pr
       maxPrices,
     },
     {
-      // The chain layer starts after the roles are built: its key is reached at use.
-      key: {
-        get address() {
-          return chain.signer.address;
-        },
-        signHash: (hash) => chain.signer.signHash(hash),
-        signMessage: (message) => chain.signer.signMessage(message),
-      },
-      funds: { senderInfo: (addr) => chain.client.senderInfo(addr) },
-      time: () => chain.rounds.state,
+      ...chainSenderDeps(chain),
       webhook,
       logger: log,
       store,

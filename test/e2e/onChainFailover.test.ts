@@ -1,10 +1,17 @@
 import { type Abi, type Address, type Hex, parseEther, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { abis } from "../../src/eth/abis.js";
 import { ANVIL_KEYS } from "../helpers/anvil.js";
-import { LpNodeProcess, stopAllLpNodes } from "../helpers/lpNode.js";
-import { makeClip, probeFrames, removeClips, tempFile } from "../helpers/media.js";
+import { LpNodeProcess } from "../helpers/lpNode.js";
+import { makeClip, probeFrames, tempFile } from "../helpers/media.js";
+import {
+  fundSender,
+  onChainGatewayArgs,
+  onChainOrchestratorArgs,
+  registerOrchestrator,
+  stopNodesAndChain,
+} from "../helpers/paidChain.js";
 import { pushRtmp } from "../helpers/rtmp.js";
 import { keystoreDataDir, startTestChain, type TestChain } from "../helpers/testChain.js";
 import { waitFor } from "../helpers/waitFor.js";
@@ -24,22 +31,15 @@ import { waitFor } from "../helpers/waitFor.js";
 const PASSWORD = "correct horse";
 const FACE = parseEther("0.01");
 const DEPOSIT = parseEther("10");
-const STAKE = parseEther("1000");
 const PROFILE = "P144p30fps16x9";
 const CLIP_SECONDS = 18;
-const [deployerKey, orchKeyA, orchKeyB, gatewayKey] = ANVIL_KEYS;
+const [, orchKeyA, orchKeyB, gatewayKey] = ANVIL_KEYS;
 let chain: TestChain;
 
 beforeAll(async () => {
   chain = await startTestChain();
 }, 60_000);
-afterEach(async () => {
-  await stopAllLpNodes();
-});
-afterAll(async () => {
-  removeClips();
-  await chain?.stop();
-});
+stopNodesAndChain(() => chain);
 
 const rpc = (method: string, params: unknown[] = []) =>
   (chain.publicClient.request as unknown as (a: { method: string; params: unknown[] }) => Promise<unknown>)({
@@ -108,48 +108,19 @@ async function rewardedIn(round: bigint, transcoders: Address[], fromBlock: bigi
   );
 }
 
-const chainFlags = (datadir: string) => [
-  ...chain.flags(),
-  "-ethPassword",
-  PASSWORD,
-  "-blockPollingInterval",
-  "1",
-  "-datadir",
-  datadir,
-  "-cliAddr",
-  "127.0.0.1:0",
-];
-
-const cliOf = async (node: LpNodeProcess) =>
-  String(
-    (await node.waitFor((l) => l["listener"] === "cli" && typeof l["addr"] === "string", 30_000))["addr"],
-  );
-const addrOf = async (node: LpNodeProcess, msg: string) =>
-  String((await node.waitFor((l) => l["msg"] === msg, 30_000))["addr"]);
-
 async function startOrchestrator(
   key: Hex,
 ): Promise<{ key: Hex; node: LpNodeProcess; uri: string; address: Address }> {
-  const node = new LpNodeProcess([
-    "--mode",
-    "orchestrator,transcoder",
-    "-serviceAddr",
-    "127.0.0.1:0",
-    "-startupAvailabilityCheck=false",
-    "-pricePerUnit",
-    "1",
-    // Every ticket wins (EV one wei under the face value): the money path runs on each session.
-    "-ticketEV",
-    (FACE - 1n).toString(),
-    "-maxFaceValue",
-    FACE.toString(),
-    // No -reward: a registered orchestrator calls reward on its own, as go-livepeer decides.
-    "-initializeRound",
-    "-initializeRoundMaxDelay",
-    "1s",
-    ...chainFlags(await keystoreDataDir(key, PASSWORD, "lp-failover-")),
-  ]);
-  const port = (await addrOf(node, "orchestrator TLS port listening")).split(":").pop();
+  const node = new LpNodeProcess(
+    onChainOrchestratorArgs(chain, await keystoreDataDir(key, PASSWORD, "lp-failover-"), {
+      password: PASSWORD,
+      // Every ticket wins: the money path runs on each session.
+      face: FACE,
+      // No -reward: a registered orchestrator calls reward on its own, as go-livepeer decides.
+      extra: ["-initializeRound", "-initializeRoundMaxDelay", "1s"],
+    }),
+  );
+  const port = await node.orchestratorPort();
   return { key, node, uri: `https://127.0.0.1:${port}`, address: privateKeyToAccount(key).address };
 }
 
@@ -168,20 +139,8 @@ describe("an on-chain gateway when one of two on-chain orchestrators dies mid-st
   it("keeps the stream going on the other with whole playlists, and each orchestrator calls reward once in every round it lived through", async () => {
     const fromBlock = await head();
     // Registered (bonded, transcoder) before they start, so they decide to call reward by themselves.
-    for (const key of [orchKeyA, orchKeyB]) {
-      const address = privateKeyToAccount(key).address;
-      await chain.send(deployerKey, "LivepeerToken", "transfer", [address, STAKE]);
-      await chain.send(key, "LivepeerToken", "approve", [chain.dev.contracts.BondingManager, STAKE]);
-      await chain.send(key, "BondingManager", "bond", [STAKE, address]);
-      await chain.send(key, "BondingManager", "transcoder", [0n, 1_000_000n]);
-    }
-    await chain.send(
-      gatewayKey,
-      "TicketBroker",
-      "fundDepositAndReserve",
-      [DEPOSIT, parseEther("1")],
-      DEPOSIT + parseEther("1"),
-    );
+    for (const key of [orchKeyA, orchKeyB]) await registerOrchestrator(chain, key);
+    await fundSender(chain, gatewayKey, DEPOSIT, parseEther("1"));
     const clip = makeClip({ seconds: CLIP_SECONDS, width: 320, height: 240, format: "mp4" });
 
     // Both start in round r0, in which they are not active yet (bonded this round).
@@ -189,7 +148,7 @@ describe("an on-chain gateway when one of two on-chain orchestrators dies mid-st
     const spawnedAt = await head();
     const orchs = await Promise.all([startOrchestrator(orchKeyA), startOrchestrator(orchKeyB)]);
     for (const o of orchs) await chain.send(o.key, "ServiceRegistry", "setServiceURI", [o.uri]);
-    await Promise.all(orchs.map((o) => cliOf(o.node)));
+    await Promise.all(orchs.map((o) => o.node.cliAddr()));
     expect(await roundsRead<bigint>("currentRound")).toBe(r0);
 
     // From here a block a second, as on the cluster; the nodes initialise each round themselves.
@@ -202,29 +161,20 @@ describe("an on-chain gateway when one of two on-chain orchestrators dies mid-st
       fromBlock,
     );
 
-    const gw = new LpNodeProcess([
-      "--mode",
-      "gateway",
-      "-httpAddr",
-      "127.0.0.1:0",
-      "-rtmpAddr",
-      "127.0.0.1:0",
-      "-transcodingOptions",
-      PROFILE,
-      "-maxTicketEV",
-      FACE.toString(),
-      "-maxTotalEV",
-      (FACE * 10n).toString(),
-      ...chainFlags(await keystoreDataDir(gatewayKey, PASSWORD, "lp-failover-")),
-    ]);
-    const httpAddr = await addrOf(gw, "gateway HTTP server listening");
-    const rtmpAddr = await addrOf(gw, "RTMP server listening");
-    const gcli = await cliOf(gw);
-    const gatewayStatus = async () =>
-      (await (await fetch(`http://${gcli}/status`)).json()) as {
+    const gw = new LpNodeProcess(
+      onChainGatewayArgs(chain, await keystoreDataDir(gatewayKey, PASSWORD, "lp-failover-"), {
+        password: PASSWORD,
+        face: FACE,
+        extra: ["-transcodingOptions", PROFILE],
+      }),
+    );
+    const httpAddr = await gw.gatewayHttpAddr();
+    const rtmpAddr = await gw.listenAddr("RTMP server listening");
+    const gatewayStatus = () =>
+      gw.status<{
         RegisteredOrchestrators: { Address: string; ServiceURI: string; Active: boolean }[];
         Streams: Record<string, StreamStatus>;
-      };
+      }>();
     // The gateway found both on chain.
     await waitFor(
       async () =>

@@ -177,12 +177,23 @@ describe("ChainClient on a devnet", () => {
       feeShare: 50_000n,
       totalStake: stake,
       activationRound: round + 1n,
+      lastRewardRound: 0n,
+      cumulativeRewards: 0n,
+      cumulativeFees: 0n,
+      lastFeeRound: 0n,
       active: false,
       serviceURI: "https://127.0.0.1:8935",
     });
     expect(await client.serviceURI(orch.address)).toBe("https://127.0.0.1:8935");
     expect(await client.transcoderPool()).toEqual([{ address: orch.address, totalStake: stake }]);
-    expect((await client.delegatorInfo(orch.address)).delegateAddress).toBe(orch.address);
+    expect(await client.delegatorInfo(orch.address)).toMatchObject({
+      bondedAmount: stake,
+      fees: 0n,
+      delegateAddress: orch.address,
+      delegatedAmount: stake,
+      startRound: round + 1n,
+      nextUnbondingLockId: 0n,
+    });
     await expectEthError(client.serviceURI(orch.address, true), "ETH_CONTRACT_NOT_REGISTERED");
   });
 
