@@ -171,6 +171,7 @@ export async function orchestratorRole(
       },
       setPrice: (pricePerUnit, pixelsPerUnit) => recipient.setPrice(pricePerUnit, pixelsPerUnit),
       changed: () => void onChain?.refresh(),
+      basePrice: () => recipient.basePriceText(),
     };
   }
   if (onChain) services.push(onChain);

@@ -7,7 +7,16 @@
  */
 
 import { create } from "@bufbuild/protobuf";
-import { type Address, bytesToHex, getAddress, type Hash, type Hex, hexToBytes, keccak256 } from "viem";
+import {
+  type Address,
+  bytesToHex,
+  getAddress,
+  type Hash,
+  type Hex,
+  hexToBytes,
+  keccak256,
+  zeroAddress,
+} from "viem";
 import type { OrchestratorPaymentsConfig } from "../config/resolve.js";
 import { errorMessage, LpError } from "../errors/LpError.js";
 import type { Chain } from "../eth/Chain.js";
@@ -163,6 +172,14 @@ export class Recipient implements Service {
   get address(): Address {
     const o = this.options.ethOrchAddr;
     return o ? getAddress(o.toLowerCase()) : this.deps.chain.signer.address;
+  }
+
+  /**
+   * The default price in wei per pixel before any adjustment, as big.Rat text ("3/2"); null before
+   * the payments start or when no price is set (go-livepeer's /orchestratorInfo PriceInfo).
+   */
+  basePriceText(): string | null {
+    return this.parts?.pricing.basePrice(zeroAddress)?.ratString() ?? null;
   }
 
   /**

@@ -178,6 +178,9 @@ describe("operator subcommands", () => {
     expect(a.out).toMatchObject({ op: "orchestrator activate", success: true });
     expect(await read<string>("ServiceRegistry", "getServiceURI", [o3])).toBe("https://127.0.0.1:18937");
     expect((await read<bigint[]>("BondingManager", "getTranscoder", [o3]))[1]).toBe(125_000n);
+    // The node's base price is what --price set (go-livepeer's /orchestratorInfo PriceInfo, a big.Rat).
+    const orchInfo = (await (await fetch(`${cli}/orchestratorInfo`)).json()) as { PriceInfo: unknown };
+    expect(orchInfo.PriceInfo).toBe("3");
     const again = await activate({ stake: "1LPT", cut: "1", share: "1", uri: "https://127.0.0.1:18937" }, [
       "--node",
       cli,
