@@ -677,8 +677,9 @@ function buildNodeConfig(
     port: cliDefaultPort,
   };
   problems.push(...portClashes(listeners));
-  if (!isO && options.isSet("orchListenAddr"))
-    warnings.push("-orchListenAddr has no effect without the orchestrator role");
+  for (const flag of ["orchListenAddr", "reward", "initializeRound"] as const) {
+    if (!isO && options.isSet(flag)) warnings.push(`-${flag} has no effect without the orchestrator role`);
+  }
 
   const datadirFlag = options.str("datadir");
   const datadir = datadirFlag !== "" ? datadirFlag : join(io.homeDir ?? homedir(), ".lpData", network);

@@ -72,6 +72,19 @@ describe("the orchestrator's listen address", () => {
     ).toEqual(["-orchListenAddr and -httpAddr both set the orchestrator's listen address; give only one"]);
   });
 
+  it("says that orchestrator-only flags do nothing without the orchestrator role", () => {
+    const gw = ["-gateway", "-orchAddr", "127.0.0.1:8935"];
+    const warnings = ok([...gw, "-reward", "-initializeRound", "-orchListenAddr", "127.0.0.1:9443"]).warnings;
+    expect(warnings).toEqual(
+      expect.arrayContaining([
+        "-reward has no effect without the orchestrator role",
+        "-initializeRound has no effect without the orchestrator role",
+        "-orchListenAddr has no effect without the orchestrator role",
+      ]),
+    );
+    expect(ok([...README, "-reward=false"]).warnings.join("\n")).not.toContain("-reward has no effect");
+  });
+
   it("names both flags when two listeners would take one port", () => {
     expect(problems([...README, "-httpAddr", "127.0.0.1:8935"])).toEqual([
       expect.stringMatching(
