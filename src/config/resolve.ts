@@ -16,6 +16,7 @@ import {
 import { defaultAddr, formatHostPort, type HostPort, parseHostPort } from "./addresses.js";
 import { coerce, parseDuration } from "./coerce.js";
 import { FLAGS, type FlagDef, type FlagName, type FlagValue, findFlag } from "./flags.js";
+import { type SenderLimitFlags, senderLimitFlags } from "./senderLimits.js";
 import { parseArgv, parseConfigFile, parseEnv, type RawSetting, type Source } from "./sources.js";
 
 /** Gateway flags that only act on a chain (payments, selection). */
@@ -103,7 +104,8 @@ export interface ListenerConfig {
 }
 
 /** What the gateway role reads, typed and validated. */
-export interface GatewayConfig {
+/** The gateway's settings; on a chain also the sender's limits (SenderLimitFlags). */
+export interface GatewayConfig extends SenderLimitFlags {
   /** Media HTTP address (HTTP push ingest and HLS). */
   httpAddr: HostPort;
   rtmpAddr: HostPort;
@@ -125,14 +127,6 @@ export interface GatewayConfig {
   demo: boolean;
   /** "" means the npm-shipped ffmpeg. */
   ffmpegPath: string;
-  /** On a chain: the sender's limits, as flag text (parsed and checked by the payments layer). */
-  maxTicketEV: string;
-  maxTotalEV: string;
-  depositMultiplier: number;
-  /** -maxPricePerUnit ("0" = any price), -pixelsPerUnit and -maxPricePerCapability as given. */
-  maxPricePerUnit: string;
-  pixelsPerUnit: string;
-  maxPricePerCapability: string;
   /** On a chain: -selectStakeWeight, -selectPriceWeight, -selectRandFreq and -selectPriceExpFactor. */
   selection: { stakeWeight: number; priceWeight: number; randWeight: number; priceExpFactor: number };
   /** -remoteSignerUrl normalised ("" for none) and -remoteSignerHeaders parsed (never logged). */
@@ -718,12 +712,7 @@ function buildNodeConfig(
             currentManifest: options.bool("currentManifest"),
             demo: options.bool("demo"),
             ffmpegPath,
-            maxTicketEV: options.str("maxTicketEV"),
-            maxTotalEV: options.str("maxTotalEV"),
-            depositMultiplier: options.num("depositMultiplier"),
-            maxPricePerUnit: options.str("maxPricePerUnit"),
-            pixelsPerUnit: options.str("pixelsPerUnit"),
-            maxPricePerCapability: options.str("maxPricePerCapability"),
+            ...senderLimitFlags(options),
             selection: {
               stakeWeight: options.num("selectStakeWeight"),
               priceWeight: options.num("selectPriceWeight"),

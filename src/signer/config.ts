@@ -4,10 +4,11 @@
  */
 import type { HostPort } from "../config/addresses.js";
 import type { Options } from "../config/resolve.js";
+import { type SenderLimitFlags, senderLimitFlags } from "../config/senderLimits.js";
 import { isLoopbackHost } from "../http/net.js";
 
 /** What the remote-signer role reads, typed and validated. */
-export interface RemoteSignerConfig {
+export interface RemoteSignerConfig extends SenderLimitFlags {
   /** The signer's plain-HTTP API (-httpAddr, default 127.0.0.1:8935). */
   httpAddr: HostPort;
   /** -remoteSignerWebhookUrl ("" for none). */
@@ -22,13 +23,6 @@ export interface RemoteSignerConfig {
   orchWebhookUrl: string;
   /** -liveAICapReportInterval: the discovery snapshot is rebuilt at most this often. */
   discoveryRefreshMs: number;
-  /** Sender limits and price ceilings as flag text (as the gateway's). */
-  maxTicketEV: string;
-  maxTotalEV: string;
-  depositMultiplier: number;
-  maxPricePerUnit: string;
-  pixelsPerUnit: string;
-  maxPricePerCapability: string;
 }
 
 /**
@@ -106,12 +100,7 @@ export function resolveRemoteSigner(o: Options, httpAddr: HostPort, problems: st
     orchAddr: o.str("orchAddr"),
     orchWebhookUrl: o.str("orchWebhookUrl"),
     discoveryRefreshMs: o.ms("liveAICapReportInterval"),
-    maxTicketEV: o.str("maxTicketEV"),
-    maxTotalEV: o.str("maxTotalEV"),
-    depositMultiplier: o.num("depositMultiplier"),
-    maxPricePerUnit: o.str("maxPricePerUnit"),
-    pixelsPerUnit: o.str("pixelsPerUnit"),
-    maxPricePerCapability: o.str("maxPricePerCapability"),
+    ...senderLimitFlags(o),
   };
 }
 
