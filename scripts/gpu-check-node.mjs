@@ -3,9 +3,11 @@
 // machine; these modules need only @bufbuild/protobuf and @noble/hashes. Prints one JSON object.
 //
 //   node scripts/gpu-check-node.mjs startup <repo> <ffmpeg> <device>
-//   node scripts/gpu-check-node.mjs bench <repo> <ffmpeg> <device|cpu> <warm:true|false> <segment dir> <profiles>
+//   node scripts/gpu-check-node.mjs bench <repo> <ffmpeg> <device|cpu> <warm:true|false> <segment dir> <profiles> [nvenc|hybrid]
 //
-// <profiles> is a comma list of PRESET[:codec[:format]], e.g. P240p30fps16x9:vp9:mp4.
+// <profiles> is a comma list of PRESET[:codec[:format]], e.g. P240p30fps16x9:vp9:mp4. The last
+// argument is how the GPU encodes: nvenc (default) or hybrid (no NVENC: libx264 after GPU decode
+// and scaling, as the node runs such a card when its start-up test found it so).
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,14 +42,14 @@ async function startup() {
   const runner = await createGpuTestRunner({ ffmpegPath, workDir, timeoutMs: 30_000 });
   const calls = [];
   // Same runner as the node's -testTranscoder check, each call timed and its outcome kept.
-  const run = async (dev, test, renditions) => {
+  const run = async (dev, test, renditions, mode = "nvenc") => {
     const t0 = performance.now();
     try {
-      await runner.run(dev, test, renditions);
-      calls.push({ name: test.name, renditions, ok: true, ms: Math.round(performance.now() - t0) });
+      await runner.run(dev, test, renditions, mode);
+      calls.push({ name: test.name, renditions, mode, ok: true, ms: Math.round(performance.now() - t0) });
     } catch (err) {
       const ms = Math.round(performance.now() - t0);
-      calls.push({ name: test.name, renditions, ok: false, ms, error: message(err).slice(0, 600) });
+      calls.push({ name: test.name, renditions, mode, ok: false, ms, error: message(err).slice(0, 600) });
       throw err;
     }
   };
@@ -70,10 +72,11 @@ async function startup() {
 }
 
 async function bench() {
-  const [warm, segDir, profileSpec] = rest;
+  const [warm, segDir, profileSpec, mode = "nvenc"] = rest;
   if ((warm !== "true" && warm !== "false") || !segDir || !profileSpec) {
-    throw new Error("bench needs <warm:true|false> <segment dir> <profiles>");
+    throw new Error("bench needs <warm:true|false> <segment dir> <profiles> [nvenc|hybrid]");
   }
+  if (mode !== "nvenc" && mode !== "hybrid") throw new Error(`unknown GPU mode ${mode}`);
   const { runBench, singleProcessRun } = await load("bench/bench.js");
   const { LocalTranscoder } = await load("media/transcoder.js");
   const { GpuBalancer } = await load("media/gpu/GpuBalancer.js");
@@ -91,6 +94,7 @@ async function bench() {
     files.map(async (f) => ({ data: await readFile(join(segDir, f)), durationMs: 2000 })),
   );
   const gpu = device === "cpu" ? null : device;
+  const hybrid = gpu !== null && mode === "hybrid";
   const workDir = await mkdtemp(join(tmpdir(), "lp-gpucheck-"));
   // As `lp-node bench` wires it (src/cli/subcommands.ts), less the CLI.
   const transcoder = new LocalTranscoder(
@@ -98,6 +102,7 @@ async function bench() {
       ffmpegPath,
       capabilities: [],
       gpus: gpu === null ? null : new GpuBalancer([gpu]),
+      hybridGpus: hybrid ? [gpu] : [],
       workDir,
       children: null,
       warm: warm === "true",
@@ -119,10 +124,10 @@ async function bench() {
         transcoder,
         segments,
         singleProcess: (segs, streams) =>
-          singleProcessRun({ profiles, ffmpegPath, workDir, children: null, gpu }, segs, streams),
+          singleProcessRun({ profiles, ffmpegPath, workDir, children: null, gpu, hybrid }, segs, streams),
       },
     );
-    return { warm: warm === "true", profileSpec, ...report };
+    return { warm: warm === "true", mode: gpu === null ? "cpu" : mode, profileSpec, ...report };
   } finally {
     await transcoder.stop();
     await rm(workDir, { recursive: true, force: true });

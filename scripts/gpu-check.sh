@@ -8,19 +8,20 @@
 #       its -hwaccels, NVENC encoders, CUVID decoders and scale_cuda/scale_npp filters. The first
 #       ffmpeg with the CUDA hwaccel is used; none: exit 4.
 #   (b) the node's start-up GPU test (-testTranscoder: src/media/gpu/startupTest.ts with the runner
-#       of testRunner.ts), through scripts/gpu-check-node.mjs. Its H.264 test encodes with NVENC,
-#       so on a card without NVENC (H100, H200) it fails and lp-node -nvidia would not start.
+#       of testRunner.ts), through scripts/gpu-check-node.mjs. Its H.264 test encodes with NVENC
+#       first; on a card without NVENC (A100, H100, H200) it tries hybrid mode (NVDEC, CUDA scaling,
+#       hwdownload, libx264), and the node runs the card that way when it passes.
 #   (c) per-segment start cost: a 20 s 1080p30 H.264 source (made on the CPU) cut into ten 2 s
 #       segments; for each graph, one ffmpeg per segment back to back against one ffmpeg over the
 #       whole 20 s. Graphs: NVDEC + scale_cuda (scale_npp when only that exists) to 426x240,
 #       640x360 and 1280x720 + hwdownload, into -f null and into libx264 ultrafast (no NVENC
 #       needed), and the same on the CPU for reference. Plus the bare CUDA device start-up.
-#   (d) the bench (src/bench/bench.ts) run as `lp-node bench` wires it, with -warm true and false.
-#       The transcoder has no decode-only GPU mode for H.264 outputs (with -nvidia, H.264 is always
-#       encoded by h264_nvenc); its only GPU path with a CPU encoder is VP8/VP9 output (NVDEC,
-#       scale_cuda, hwdownload, libvpx), so the bench runs a small VP9 ladder in MP4 (144p and
-#       240p: libvpx-vp9 at lpms' settings is slow, and the encoder's time is the same warm or
-#       cold; GPU_CHECK_BENCH_PROFILES). Needs node >= 20 and dist/.
+#   (d) the bench (src/bench/bench.ts) run as `lp-node bench` wires it, with -warm true and false,
+#       in the mode (b) found: the standard H.264 ladder (P240p30fps16x9, P360p30fps16x9,
+#       P720p30fps16x9) in hybrid mode when the card has no NVENC, on NVENC when it has; when (b)
+#       did not pass, a small VP9 ladder in MP4 (144p and 240p: NVDEC, scale_cuda, hwdownload,
+#       libvpx-vp9, a path that needs no NVENC). GPU_CHECK_BENCH_PROFILES replaces the ladder
+#       (not the mode). Needs node >= 20 and dist/.
 #
 # Output: $OUT/gpu-check.json (every figure; rewritten after each step, so a killed run still
 # leaves what it measured), $OUT/gpu-check.log (raw logs: commands, exit codes, stderr tails) and
@@ -50,12 +51,15 @@
 #
 # `gpu-check.sh --print-argv cuda|cpu` prints step (c)'s ffmpeg argv (one JSON array per line,
 # NAME<TAB>ARRAY) and exits; the unit test checks them and runs the CPU ones.
+# `gpu-check.sh --print-bench-plan '<(b) JSON>'` prints (d)'s MODE<TAB>PROFILES for that outcome.
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEVICE=${GPU_CHECK_DEVICE:-0}
 BUDGET=${GPU_CHECK_BUDGET_S:-470}
-BENCH_PROFILES=${GPU_CHECK_BENCH_PROFILES:-P144p30fps16x9:vp9:mp4,P240p30fps16x9:vp9:mp4}
+# (d)'s ladders: H.264 when (b) passed (NVENC or hybrid), VP9 (no NVENC needed) otherwise.
+H264_LADDER=P240p30fps16x9,P360p30fps16x9,P720p30fps16x9
+VP9_LADDER=P144p30fps16x9:vp9:mp4,P240p30fps16x9:vp9:mp4
 # A smaller source only for trying the script out on a machine without a GPU (the unit test does).
 SOURCE_SIZE=${GPU_CHECK_SOURCE_SIZE:-1920x1080}
 SEGMENTS=10
@@ -145,7 +149,24 @@ cuda_init_cmd() {
     -i "color=size=64x64:rate=1" -frames:v 1 -f null /dev/null)
 }
 
-if [[ ${1:-} == --print-argv ]]; then
+# Sets BENCH_MODE (nvenc | hybrid) and BENCH_PROFILES from (b)'s JSON in $1 ("" when (b) did not run).
+bench_plan() {
+  local startup=$1
+  BENCH_MODE=nvenc
+  BENCH_PROFILES=$VP9_LADDER
+  if [[ $startup == *'"nodeStartupTest":{"ok":true'* ]]; then
+    BENCH_PROFILES=$H264_LADDER
+    # The start-up test lists the devices it runs in hybrid mode; this script tests one device.
+    [[ $startup == *'"hybrid":["'* ]] && BENCH_MODE=hybrid
+  fi
+  if [[ -n ${GPU_CHECK_BENCH_PROFILES:-} ]]; then BENCH_PROFILES=$GPU_CHECK_BENCH_PROFILES; fi
+}
+
+if [[ ${1:-} == --print-bench-plan ]]; then
+  bench_plan "${2:-}"
+  printf '%s\t%s\n' "$BENCH_MODE" "$BENCH_PROFILES"
+  exit 0
+elif [[ ${1:-} == --print-argv ]]; then
   kind=${2:-}
   if [[ $kind != cuda && $kind != cpu ]]; then
     echo "usage: gpu-check.sh --print-argv cuda|cpu" >&2
@@ -163,7 +184,7 @@ if [[ ${1:-} == --print-argv ]]; then
   fi
   exit 0
 elif [[ $# -gt 0 ]]; then
-  echo "usage: gpu-check.sh [--print-argv cuda|cpu]" >&2
+  echo "usage: gpu-check.sh [--print-argv cuda|cpu | --print-bench-plan JSON]" >&2
   exit $EXIT_USAGE
 fi
 
@@ -416,12 +437,16 @@ flush running
 # ---------------------------------------------------------------- (b) the node's start-up test
 
 log "== (b) start-up GPU test"
+STARTUP_JSON=""
 if [[ $HELPER_OK == true ]]; then
   run_timed "$(limit 120)" "$NODE" "$ROOT/scripts/gpu-check-node.mjs" startup "$ROOT" "$FFMPEG" "$DEVICE"
   log "$RUN_OUT"
   if [[ $RC == 0 && $RUN_OUT == \{* ]]; then
     put startupTest "$RUN_OUT"
-    if [[ $RUN_OUT == *'"nodeStartupTest":{"ok":true'* ]]; then
+    STARTUP_JSON=$RUN_OUT
+    if [[ $RUN_OUT == *'"nodeStartupTest":{"ok":true'* && $RUN_OUT == *'"hybrid":["'* ]]; then
+      say "(b) start-up test: passed in hybrid mode (no NVENC on GPU $DEVICE: NVDEC and GPU scaling, H.264 by libx264; lp-node -nvidia $DEVICE would start)"
+    elif [[ $RUN_OUT == *'"nodeStartupTest":{"ok":true'* ]]; then
       say "(b) start-up test: passed (lp-node -nvidia $DEVICE would start)"
     else
       say "(b) start-up test: lp-node -nvidia $DEVICE would NOT start: $(printf '%s' "$RUN_OUT" | sed -n 's/.*"nodeStartupTest":{"ok":false,"error":"\(\([^"\\]\|\\.\)*\)".*/\1/p' | sed 's/\\"/"/g' | cut -c1-300)"
@@ -523,16 +548,18 @@ fi
 log "== (d) bench"
 if [[ $HELPER_OK == true && $nseg -ge 2 ]]; then
   benches=""
+  bench_plan "$STARTUP_JSON"
+  say "(d) bench mode $BENCH_MODE, ladder $BENCH_PROFILES"
   for warm in false true; do
     run_timed "$(limit 150)" "$NODE" "$ROOT/scripts/gpu-check-node.mjs" bench "$ROOT" "$FFMPEG" "$DEVICE" \
-      "$warm" "$SEGDIR" "$BENCH_PROFILES"
+      "$warm" "$SEGDIR" "$BENCH_PROFILES" "$BENCH_MODE"
     log "$RUN_OUT"
     if [[ $RC == 0 && $RUN_OUT == \{* ]]; then
       benches+="${benches:+, }$RUN_OUT"
       vs=$(printf '%s' "$RUN_OUT" | grep -o '"vsSingleProcess":[^,]*' | cut -d: -f2)
       wall=$(printf '%s' "$RUN_OUT" | grep -o '"nodeWallMs":[^,]*' | cut -d: -f2)
       p95=$(printf '%s' "$RUN_OUT" | grep -o '"latencyP95Ms":[^,]*' | cut -d: -f2)
-      say "(d) bench -warm $warm ($BENCH_PROFILES): node ${wall} ms, vsSingleProcess $vs, latency p95 ${p95} ms"
+      say "(d) bench -warm $warm ($BENCH_MODE, $BENCH_PROFILES): node ${wall} ms, vsSingleProcess $vs, latency p95 ${p95} ms"
     else
       benches+="${benches:+, }{\"warm\": $warm, \"exit\": $RC, \"output\": $(jstr "$RUN_OUT")}"
       fail "(d) bench -warm $warm exited $RC"

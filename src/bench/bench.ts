@@ -438,6 +438,8 @@ export async function singleProcessRun(
     children?: ChildProcesses | null;
     /** NVIDIA device to run on, as the node would; null for the CPU. */
     gpu?: string | null;
+    /** The GPU has no NVENC: encode on the CPU after GPU decode and scaling, as the node would. */
+    hybrid?: boolean;
   },
   segments: BenchSegment[],
   streams: number,
@@ -454,6 +456,7 @@ export async function singleProcessRun(
           profile,
         })),
         gpu: options.gpu ?? null,
+        hybrid: options.hybrid ?? false,
       });
     const started = performance.now();
     const runs = await Promise.all(

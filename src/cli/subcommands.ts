@@ -17,6 +17,7 @@ import { defaultFfmpegPath } from "../media/ffmpeg/binaries.js";
 import { ChildProcesses } from "../media/ffmpeg/runFfmpeg.js";
 import { GpuBalancer } from "../media/gpu/GpuBalancer.js";
 import { resolveNvidiaDevices } from "../media/gpu/nvidiaSmi.js";
+import { findHybridGpus } from "../media/gpu/testRunner.js";
 import { LocalTranscoder } from "../media/LocalTranscoder.js";
 import { parseTranscodingOptions } from "../media/profiles.js";
 import { OPERATOR_COMMANDS, type OperatorCommand } from "./operator.js";
@@ -162,11 +163,16 @@ async function bench(argv: string[]): Promise<number> {
   try {
     const gpus = a.nvidia ? new GpuBalancer(await resolveNvidiaDevices(a.nvidia)) : null;
     const codecs = await detectCodecs(ffmpegPath, children);
+    // GPUs without NVENC (H100, H200) run hybrid, as the node's start-up test would decide.
+    const hybridGpus = gpus
+      ? await findHybridGpus(gpus.devices, { ffmpegPath, workDir: scratch, children, logger: silentLogger() })
+      : [];
     const transcoder = new LocalTranscoder(
       {
         ffmpegPath,
         capabilities: transcodingCapabilities(codecs, { gpu: gpus !== null }),
         gpus,
+        hybridGpus,
         workDir: scratch,
         children,
         warm: a.warm,
@@ -194,6 +200,7 @@ async function bench(argv: string[]): Promise<number> {
                     workDir: scratch,
                     children,
                     gpu: gpus?.snapshot()[0]?.device ?? null,
+                    hybrid: hybridGpus.includes(gpus?.snapshot()[0]?.device ?? ""),
                   },
                   segs,
                   streams,

@@ -61,6 +61,8 @@ export interface WarmSessionOptions {
   /** The GPU the session is pinned to; null for the CPU. */
   gpu: string | null;
   npp: boolean;
+  /** The GPU has no NVENC: decode and scale on it, encode on the CPU (hybrid mode). */
+  hybrid?: boolean;
   /** Parent of the per-segment directories. */
   workDir: string;
   children: ChildProcesses | null;
@@ -97,7 +99,7 @@ export function ladderKey(profiles: readonly VideoProfile[]): string {
  * device is created before the input is read, so it is ready when the segment comes.
  */
 export function warmArgs(
-  o: Pick<WarmSessionOptions, "gpu" | "npp">,
+  o: Pick<WarmSessionOptions, "gpu" | "npp" | "hybrid">,
   outputs: { path: string; profile: VideoProfile }[],
 ): string[] {
   return transcodeArgs({
@@ -106,6 +108,7 @@ export function warmArgs(
     outputs,
     gpu: o.gpu,
     npp: o.npp,
+    hybrid: o.hybrid ?? false,
     initDevice: o.gpu !== null,
   });
 }

@@ -41,14 +41,24 @@ export async function detectCodecs(
 /**
  * The transcoding capabilities a node advertises from what its ffmpeg can really do (go-livepeer
  * core/capabilities.go numbering). `hevcDecoding` forces HEVC decode on or off as -hevcDecoding.
+ * `hybrid` says how many of the GPUs lack NVENC and encode H.264 with libx264 ("some" or "all";
+ * default "none"): H.264 then needs libx264 (and h264_nvenc for the others), and HEVC encode is
+ * not offered, since a session may land on a GPU that would encode it on the CPU.
  */
 export function transcodingCapabilities(
   codecs: CodecSupport,
-  options: { gpu: boolean; hevcDecoding?: boolean | undefined },
+  options: { gpu: boolean; hevcDecoding?: boolean | undefined; hybrid?: "none" | "some" | "all" },
 ): number[] {
   const caps: number[] = [Capability.MPEGTS, Capability.MP4, Capability.FractionalFramerates, Capability.GOP];
-  const h264Encoder = options.gpu ? "h264_nvenc" : "libx264";
-  if (codecs.decoders.has("h264") && codecs.encoders.has(h264Encoder)) {
+  const hybrid = options.gpu ? (options.hybrid ?? "none") : "none";
+  const h264Encoders = !options.gpu
+    ? ["libx264"]
+    : hybrid === "all"
+      ? ["libx264"]
+      : hybrid === "some"
+        ? ["h264_nvenc", "libx264"]
+        : ["h264_nvenc"];
+  if (codecs.decoders.has("h264") && h264Encoders.every((e) => codecs.encoders.has(e))) {
     caps.push(
       Capability.H264,
       Capability.ProfileH264Baseline,
@@ -70,7 +80,8 @@ export function transcodingCapabilities(
   if (codecs.decoders.has("hevc") && options.hevcDecoding !== false) caps.push(Capability.HEVC_Decode);
   if (options.hevcDecoding === true && !caps.includes(Capability.HEVC_Decode))
     caps.push(Capability.HEVC_Decode);
-  if (codecs.encoders.has(options.gpu ? "hevc_nvenc" : "libx265")) caps.push(Capability.HEVC_Encode);
+  if (hybrid === "none" && codecs.encoders.has(options.gpu ? "hevc_nvenc" : "libx265"))
+    caps.push(Capability.HEVC_Encode);
   if (codecs.decoders.has("vp8")) caps.push(Capability.VP8_Decode);
   if (codecs.decoders.has("vp9")) caps.push(Capability.VP9_Decode);
   return caps.sort((a, b) => a - b);

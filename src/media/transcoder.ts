@@ -86,6 +86,19 @@ export interface Transcoder {
   endSession?(sessionId: string): void;
   /** The node stops: close what is kept between segments (warm sessions). */
   stop?(): Promise<void>;
+  /** Fields for the node's /status (the GPUs and how each transcodes); absent when none. */
+  status?(): Record<string, unknown>;
+}
+
+/** One GPU as /status shows it. */
+export interface GpuStatus {
+  Device: string;
+  /** "nvenc": all on the card; "hybrid": decode and scale on the card, H.264 encoded by libx264. */
+  Mode: "nvenc" | "hybrid";
+  H264Encoder: "h264_nvenc" | "libx264";
+  /** Sessions pinned to it now and their summed cost (Σ w × h × fps, as the balancer counts). */
+  Sessions: number;
+  Load: number;
 }
 
 /**
@@ -113,6 +126,11 @@ export interface LocalTranscoderOptions {
   gpus?: GpuBalancer | null;
   /** scale_npp (Livepeer's FFmpeg) instead of scale_cuda. */
   npp?: boolean;
+  /**
+   * GPUs without NVENC that the start-up test found working in hybrid mode: NVDEC and GPU scaling,
+   * then libx264 on the CPU. Balancing and warm sessions treat them like the others.
+   */
+  hybridGpus?: readonly string[];
   /** Parent of the per-segment temp directories: the node's temporary folder. */
   workDir: string;
   /** The owner's child registry (the node's): every ffmpeg/ffprobe is listed there while it runs. */
@@ -169,6 +187,27 @@ export class LocalTranscoder implements Transcoder {
     return this.options.sessionCap ?? null;
   }
 
+  /** Whether a GPU runs in hybrid mode (no NVENC: the CPU encodes). */
+  isHybrid(gpu: string | null): boolean {
+    return gpu !== null && (this.options.hybridGpus?.includes(gpu) ?? false);
+  }
+
+  /** The GPUs, their mode and load for /status (`GPUs`); nothing on the CPU. */
+  status(): Record<string, unknown> {
+    if (!this.gpus) return {};
+    const gpus: GpuStatus[] = this.gpus.snapshot().map((g) => {
+      const hybrid = this.isHybrid(g.device);
+      return {
+        Device: g.device,
+        Mode: hybrid ? "hybrid" : "nvenc",
+        H264Encoder: hybrid ? "libx264" : "h264_nvenc",
+        Sessions: g.sessions,
+        Load: g.load,
+      };
+    });
+    return { GPUs: gpus };
+  }
+
   /** The stream session ended: close its warm session and free its GPU share. */
   endSession(sessionId: string): void {
     void this.closeWarm(sessionId);
@@ -214,6 +253,7 @@ export class LocalTranscoder implements Transcoder {
       profiles: [...profiles],
       gpu,
       npp: this.options.npp ?? false,
+      hybrid: this.isHybrid(gpu),
       workDir: this.options.workDir,
       children: this.options.children ?? null,
     });
@@ -281,7 +321,13 @@ export class LocalTranscoder implements Transcoder {
       path: join(dir, `out${i}${extensionFor(profile.format)}`),
       profile,
     }));
-    const args = transcodeArgs({ input, outputs, gpu, npp: this.options.npp ?? false });
+    const args = transcodeArgs({
+      input,
+      outputs,
+      gpu,
+      npp: this.options.npp ?? false,
+      hybrid: this.isHybrid(gpu),
+    });
     const run = await runProcess(this.ffmpegPath, args, {
       signal: job.signal,
       timeoutMs: this.options.timeoutMs ?? ffmpegTimeoutMs(job.durationMs),

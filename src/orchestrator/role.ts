@@ -196,6 +196,8 @@ export async function orchestratorRole(
       onChain?.status(s);
       reward?.status(s);
       recipient?.status(s);
+      // The local transcoder's GPUs and how each transcodes (NVENC or hybrid).
+      Object.assign(s, transcoder.status?.());
       if (pool) {
         s.RegisteredTranscoders = pool.list();
         s.RegisteredTranscodersNumber = s.RegisteredTranscoders.length;

@@ -21,8 +21,9 @@ export interface LocalTranscoderContext {
 
 /**
  * Build this node's local transcoder from its flags: -ffmpegPath, -nvidia (with go-livepeer's
- * -testTranscoder capability tests on every GPU) and -hevcDecoding. Capabilities come from the
- * ffmpeg build, less those a GPU failed.
+ * -testTranscoder capability tests on every GPU, which also find GPUs without NVENC and run them
+ * in hybrid mode) and -hevcDecoding. Capabilities come from the ffmpeg build, less those a GPU
+ * failed.
  */
 export async function buildLocalTranscoder(
   config: NodeConfig,
@@ -39,6 +40,7 @@ export async function buildLocalTranscoder(
   let gpus: GpuBalancer | null = null;
   let sessionCap: number | null = null;
   let failed: number[] = [];
+  let hybridGpus: string[] = [];
   if (nvidia !== "") {
     const devices = await resolveNvidiaDevices(nvidia);
     if (o.bool("testTranscoder")) {
@@ -46,6 +48,7 @@ export async function buildLocalTranscoder(
       try {
         const result = await testTranscoderCapabilities(devices, CAPABILITY_TESTS, runner.run, logger);
         failed = result.dropped;
+        hybridGpus = result.hybrid;
         if (result.nvencSessionCap !== null)
           sessionCap = Math.max(1, Math.floor(result.nvencSessionCap / RENDITIONS_PER_STREAM));
       } finally {
@@ -55,12 +58,24 @@ export async function buildLocalTranscoder(
     // The driver's NVENC limit, when found, also bounds the sessions pinned to each GPU.
     gpus = new GpuBalancer(devices, sessionCap ?? Number.POSITIVE_INFINITY);
   }
-  const capabilities = transcodingCapabilities(codecs, { gpu: gpus !== null, hevcDecoding: hevc }).filter(
-    (c) => !failed.includes(c),
+  const hybrid =
+    hybridGpus.length === 0 ? "none" : hybridGpus.length === gpus?.devices.length ? "all" : "some";
+  const capabilities = transcodingCapabilities(codecs, {
+    gpu: gpus !== null,
+    hevcDecoding: hevc,
+    hybrid,
+  }).filter((c) => !failed.includes(c));
+  logger.info(
+    {
+      ffmpegPath,
+      gpus: gpus?.devices ?? "cpu",
+      ...(hybridGpus.length > 0 ? { hybridGpus } : {}),
+      capabilities,
+    },
+    "local transcoder ready",
   );
-  logger.info({ ffmpegPath, gpus: gpus?.devices ?? "cpu", capabilities }, "local transcoder ready");
   return new LocalTranscoder(
-    { ffmpegPath, capabilities, gpus, sessionCap, workDir: tmpDir, children },
+    { ffmpegPath, capabilities, gpus, sessionCap, hybridGpus, workDir: tmpDir, children },
     { logger },
   );
 }

@@ -29,6 +29,7 @@ export async function transcoderRole(config: NodeConfig, ctx: RoleContext): Prom
       s["TranscoderCapacity"] = capacity;
       s["TranscoderTasksDone"] = worker.tasksDone;
       s["TranscoderTasksFailed"] = worker.tasksFailed;
+      Object.assign(s, transcoder.status());
     },
   };
 }

@@ -40,6 +40,26 @@ export function isNvencSessionCapError(stderr: string): boolean {
   return NVENC_SESSION_CAP.test(stderr);
 }
 
+/**
+ * ffmpeg's texts when NVENC itself is missing while CUDA works: a card without an NVENC engine
+ * (A100, H100, H200: "unsupported device"), a driver or container without libnvidia-encode, a
+ * driver too old for this ffmpeg's NVENC API, or an ffmpeg built without the NVENC encoders.
+ */
+const NVENC_MISSING =
+  /OpenEncodeSessionEx failed: (unsupported device|no encode device|invalid device)|No (NVENC )?capable devices found|Cannot load libnvidia-encode|Driver does not support the required nvenc API version|minimum required Nvidia driver for nvenc|Unknown encoder '(h264|hevc)_nvenc'/i;
+
+/** ffmpeg's texts when the CUDA device itself fails (no usable GPU): then nothing on it works. */
+const CUDA_DEVICE_FAILURE =
+  /cuInit\(0\) failed|CUDA_ERROR_|Device creation failed|Failed setup for format cuda|hwaccel initiali[sz]ation returned error|No device available for decoder|Could not dynamically load CUDA|Cannot load libcuda/i;
+
+/**
+ * Whether a failed GPU run says the card has no usable NVENC while its CUDA device works: the
+ * case where hybrid mode (NVDEC and GPU scaling, CPU encoding) can still serve.
+ */
+export function isNvencUnavailable(stderr: string): boolean {
+  return NVENC_MISSING.test(stderr) && !CUDA_DEVICE_FAILURE.test(stderr);
+}
+
 /** Rules from ffmpeg's stderr to go-livepeer's texts, first match wins. */
 const RULES: { re: RegExp; code: string; text: string }[] = [
   { re: NVENC_SESSION_CAP, code: "NVENC_SESSIONS", text: "Cannot allocate memory" },

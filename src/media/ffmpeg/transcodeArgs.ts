@@ -99,6 +99,12 @@ export interface TranscodeArgsInput {
   gpu: string | null;
   /** Use scale_npp (Livepeer's FFmpeg build) instead of scale_cuda on GPU. */
   npp?: boolean;
+  /**
+   * GPU only: hybrid mode for cards without NVENC (A100, H100, H200): decode on NVDEC and scale
+   * on the GPU as usual, then bring the frames to system memory and encode with the CPU encoders
+   * at the CPU path's settings.
+   */
+  hybrid?: boolean;
   /** Decoders allowed; default DECODER_WHITELIST, null allows any. */
   decoders?: readonly string[] | null;
   /**
@@ -124,15 +130,19 @@ export function encoderFor(p: VideoProfile, gpu: boolean): string | null {
   return gpu ? GPU_ENCODERS[p.codec] : CPU_ENCODERS[p.codec];
 }
 
-/** The scaler (and fps) chain of one rendition (lpms ffmpeg.go filter strings). */
-export function filterChain(p: VideoProfile, gpu: boolean, npp = false): string {
+/**
+ * The scaler (and fps) chain of one rendition (lpms ffmpeg.go filter strings). `hybrid`: the GPU
+ * scales but the CPU encodes (no NVENC on the card).
+ */
+export function filterChain(p: VideoProfile, gpu: boolean, npp = false, hybrid = false): string {
   const { w, h } = scaleExpressions(p);
   let chain: string;
   if (!gpu) chain = `scale=w='${w}':h='${h}',format=yuv420p`;
   else {
     chain = npp ? `scale_npp=w='${w}':h='${h}':interp_algo=super` : `scale_cuda=w='${w}':h='${h}'`;
-    // No NVENC encoder for this codec: bring the scaled frames to system memory for the CPU encoder.
-    if (encoderFor(p, true) === null) chain += ",hwdownload,format=nv12,format=yuv420p";
+    // No NVENC encoder for this codec (or on this card): bring the scaled frames to system memory
+    // for the CPU encoder.
+    if (hybrid || encoderFor(p, true) === null) chain += ",hwdownload,format=nv12,format=yuv420p";
   }
   if (p.fps > 0) chain += `,fps=${p.fps}/${p.fpsDen || 1}`;
   return chain;
@@ -181,6 +191,7 @@ export function encoderArgs(p: VideoProfile, gpu: boolean): string[] {
  */
 export function transcodeArgs(job: TranscodeArgsInput): string[] {
   const gpu = job.gpu !== null;
+  const hybrid = gpu && job.hybrid === true;
   const args = ["-hide_banner", "-nostdin", "-v", "verbose", "-y"];
   const decoders = job.decoders === undefined ? DECODER_WHITELIST : job.decoders;
   if (decoders !== null) args.push("-codec_whitelist", decoders.join(","));
@@ -200,12 +211,13 @@ export function transcodeArgs(job: TranscodeArgsInput): string[] {
   const n = job.outputs.length;
   const labels = job.outputs.map((_, i) => `s${i}`);
   const chains = job.outputs.map(
-    ({ profile: p }, i) => `[${labels[i]}]${filterChain(p, gpu, job.npp ?? false)}[v${i}]`,
+    ({ profile: p }, i) => `[${labels[i]}]${filterChain(p, gpu, job.npp ?? false, hybrid)}[v${i}]`,
   );
   const split = n === 1 ? `[0:v:0]null[s0]` : `[0:v:0]split=${n}${labels.map((l) => `[${l}]`).join("")}`;
   args.push("-filter_complex", [split, ...chains].join(";"));
   job.outputs.forEach(({ path, profile: p }, i) => {
-    args.push("-map", `[v${i}]`, "-map", "0:a?", ...encoderArgs(p, gpu));
+    // Hybrid: the encoder settings are the CPU path's, exactly.
+    args.push("-map", `[v${i}]`, "-map", "0:a?", ...encoderArgs(p, gpu && !hybrid));
     args.push("-c:a", "copy", "-copyts", "-muxdelay", "0", "-muxpreload", "0");
     // Audio packets wait in the muxer until the first video packet: allow a whole segment's worth.
     args.push("-max_muxing_queue_size", "4096");

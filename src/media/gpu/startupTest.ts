@@ -95,11 +95,21 @@ export const CAPABILITY_TESTS: readonly CapabilityTest[] = [
   },
 ];
 
-/** Runs one test transcode: `renditions` identical outputs on `device`; rejects with an LpError. */
+/**
+ * How a GPU transcodes: "nvenc" decodes, scales and encodes on the card; "hybrid" (cards without
+ * NVENC: A100, H100, H200) decodes and scales on the card and encodes H.264 with libx264.
+ */
+export type GpuMode = "nvenc" | "hybrid";
+
+/**
+ * Runs one test transcode: `renditions` identical outputs on `device` in `mode` (default nvenc);
+ * rejects with an LpError, coded NVENC_UNAVAILABLE when NVENC is what is missing.
+ */
 export type CapabilityTestRunner = (
   device: string,
   test: CapabilityTest,
   renditions: number,
+  mode?: GpuMode,
 ) => Promise<void>;
 
 export interface CapabilityTestResult {
@@ -109,6 +119,13 @@ export interface CapabilityTestResult {
   dropped: number[];
   /** NVENC sessions the driver allows, when it refused the full test; null when not limited. */
   nvencSessionCap: number | null;
+  /** Devices without NVENC that passed in hybrid mode (the rest run NVENC), in device order. */
+  hybrid: string[];
+}
+
+/** The line logged once per device that runs in hybrid mode. */
+export function hybridMessage(device: string): string {
+  return `no NVENC on GPU ${device}: decoding and scaling on the GPU, encoding H.264 on the CPU`;
 }
 
 /**
@@ -117,6 +134,9 @@ export interface CapabilityTestResult {
  * go-livepeer's message; a failing optional one drops that capability. When the driver refuses
  * the number of NVENC sessions (consumer cards), fewer renditions are tried to find the cap, so
  * the node can size -maxSessions from it instead of exiting (go-livepeer's probe never fires).
+ * A device whose first test fails because NVENC is missing (NVENC_UNAVAILABLE, not a device
+ * failure) is tried again in hybrid mode; if that passes the device runs hybrid from then on
+ * (logged once), and HEVC encode, which would need NVENC or libx265 on the CPU, is dropped.
  */
 export async function testTranscoderCapabilities(
   devices: readonly string[],
@@ -127,13 +147,36 @@ export async function testTranscoderCapabilities(
   const supported: number[] = [];
   const dropped: number[] = [];
   let cap: number | null = null;
+  const modes = new Map<string, GpuMode>();
   for (const test of tests) {
     let ok = true;
     for (const device of devices) {
       const renditions = cap ?? TEST_RENDITIONS;
+      const mode = modes.get(device);
       try {
-        await run(device, test, renditions);
-      } catch (err) {
+        // Hybrid would encode HEVC with libx265 on the CPU: far too slow to advertise.
+        if (mode === "hybrid" && test.output === "h265")
+          throw new LpError("NVENC_UNAVAILABLE", "HEVC encode needs NVENC, which this GPU lacks");
+        await run(device, test, renditions, mode ?? "nvenc");
+        modes.set(device, mode ?? "nvenc");
+      } catch (thrown) {
+        let err = thrown;
+        // The device's mode is decided by its first test; only NVENC missing makes it hybrid.
+        if (mode === undefined && err instanceof LpError && err.code === "NVENC_UNAVAILABLE") {
+          const hybridErr = await run(device, test, renditions, "hybrid").then(
+            () => null,
+            (e: unknown) => e,
+          );
+          if (hybridErr === null) {
+            modes.set(device, "hybrid");
+            logger.warn({ gpu: device, nvenc: errorMessage(thrown) }, hybridMessage(device));
+            continue;
+          }
+          err = new LpError(
+            "GPU_TEST_FAILED",
+            `${errorMessage(err)}; in hybrid mode (CPU encoding): ${errorMessage(hybridErr)}`,
+          );
+        }
         if (err instanceof LpError && err.code === "NVENC_SESSIONS" && renditions > 1) {
           const allowed = await findSessionCap(device, test, renditions - 1, run);
           if (allowed > 0) {
@@ -158,7 +201,8 @@ export async function testTranscoderCapabilities(
     }
     (ok ? supported : dropped).push(test.capability);
   }
-  return { supported, dropped, nvencSessionCap: cap };
+  const hybrid = devices.filter((d) => modes.get(d) === "hybrid");
+  return { supported, dropped, nvencSessionCap: cap, hybrid };
 }
 
 async function findSessionCap(

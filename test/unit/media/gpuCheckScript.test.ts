@@ -324,6 +324,31 @@ describe("scripts/gpu-check.sh", () => {
     });
   });
 
+  it("step (d) benches the H.264 ladder in hybrid mode when (b) found no NVENC", () => {
+    const plan = (startup: string, env: Record<string, string> = {}) => {
+      const r = spawnSync("bash", [script, "--print-bench-plan", startup], {
+        encoding: "utf8",
+        env: { ...process.env, ...env },
+      });
+      expect(r.status).toBe(0);
+      return r.stdout.trim().split("\t");
+    };
+    const h264 = "P240p30fps16x9,P360p30fps16x9,P720p30fps16x9";
+    // The helper's JSON as JSON.stringify writes it (scripts/gpu-check-node.mjs startup).
+    const startup = (node: object) =>
+      JSON.stringify({ device: "0", nodeStartupTest: node, calls: [{ name: "H.264", mode: "hybrid" }] });
+    const passed = { ok: true, supported: [1], dropped: [], nvencSessionCap: null };
+    expect(plan(startup({ ...passed, hybrid: ["0"] }))).toEqual(["hybrid", h264]);
+    expect(plan(startup({ ...passed, hybrid: [] }))).toEqual(["nvenc", h264]);
+    // (b) failed or did not run: the VP9 ladder, which needs no NVENC.
+    const vp9 = "P144p30fps16x9:vp9:mp4,P240p30fps16x9:vp9:mp4";
+    expect(plan(startup({ ok: false, error: "GPU_TEST_FAILED: x" }))).toEqual(["nvenc", vp9]);
+    expect(plan("")).toEqual(["nvenc", vp9]);
+    expect(
+      plan(startup({ ...passed, hybrid: ["0"] }), { GPU_CHECK_BENCH_PROFILES: "P144p30fps16x9" }),
+    ).toEqual(["hybrid", "P144p30fps16x9"]);
+  });
+
   it("runs (a) and (c) through to the JSON with a CUDA ffmpeg stand-in, recording what it skipped", async () => {
     // A copy of the script in a tree without dist/: (b) and (d) are skipped and recorded as such.
     const root = join(tmp, "tree");
