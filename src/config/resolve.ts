@@ -30,6 +30,10 @@ const GATEWAY_CHAIN_FLAGS: readonly FlagName[] = [
   "selectPriceWeight",
   "selectRandFreq",
   "selectPriceExpFactor",
+  "ignoreMaxPriceIfNeeded",
+  "minPerfScore",
+  "orchPerfStatsUrl",
+  "region",
 ];
 
 /** The five roles of a node. */
@@ -129,6 +133,15 @@ export interface GatewayConfig extends SenderLimitFlags {
   ffmpegPath: string;
   /** On a chain: -selectStakeWeight, -selectPriceWeight, -selectRandFreq and -selectPriceExpFactor. */
   selection: { stakeWeight: number; priceWeight: number; randWeight: number; priceExpFactor: number };
+  /** -extraNodes: advertised `nodes` queried per orchestrator (one level deep); 0 = none. */
+  extraNodes: number;
+  /** On a chain: -ignoreMaxPriceIfNeeded (use every orchestrator when none is under the ceiling). */
+  ignoreMaxPriceIfNeeded: boolean;
+  /** On a chain: -minPerfScore (0 = off). */
+  minPerfScore: number;
+  /** On a chain: -orchPerfStatsUrl and -region (upper-cased); both "" when perf scores are off. */
+  orchPerfStatsUrl: string;
+  region: string;
   /** -remoteSignerUrl normalised ("" for none) and -remoteSignerHeaders parsed (never logged). */
   remoteSignerUrl: string;
   remoteSignerHeaders: Record<string, string>;
@@ -535,6 +548,19 @@ function buildNodeConfig(
       problems.push(
         `-selectPriceExpFactor must be greater than 0, provided ${options.num("selectPriceExpFactor")}`,
       );
+    const mps = options.num("minPerfScore");
+    if (!Number.isFinite(mps) || mps < 0)
+      problems.push(`-minPerfScore must be a number at least 0, provided ${mps}`);
+    const perfUrl = options.str("orchPerfStatsUrl");
+    if (perfUrl !== "" && !/^https?:\/\/[^\s]+$/i.test(perfUrl))
+      problems.push(`-orchPerfStatsUrl must be an http:// or https:// URL, provided ${perfUrl}`);
+    else if (perfUrl !== "" && !URL.canParse(perfUrl))
+      problems.push(`-orchPerfStatsUrl is not a valid URL: ${perfUrl}`);
+    // go-livepeer reads the scores only when both are set.
+    if ((perfUrl === "") !== (options.str("region") === ""))
+      warnings.push("-orchPerfStatsUrl and -region work only together; perf scores are off");
+    if (mps > 0 && (perfUrl === "" || options.str("region") === ""))
+      warnings.push("-minPerfScore has no effect without -orchPerfStatsUrl and -region");
     const max = options.str("maxPricePerUnit");
     if (!/^(\d+(\.\d+)?)([A-z][A-z0-9]*)?$/.test(max))
       problems.push(
@@ -545,6 +571,12 @@ function buildNodeConfig(
       if (options.isSet(flag)) warnings.push(`-${flag} has no effect with -network offchain`);
     }
   }
+
+  if (isG && options.num("extraNodes") < 0)
+    problems.push(`-extraNodes must be at least 0, provided ${options.num("extraNodes")}`);
+  // The remote signer's discovery does not follow advertised nodes (yet): said, not ignored.
+  if (!isG && options.isSet("extraNodes"))
+    warnings.push("-extraNodes has no effect without the gateway role");
 
   // Orchestrator service URI.
   let serviceUri: string | null = null;
@@ -719,6 +751,15 @@ function buildNodeConfig(
               randWeight: options.num("selectRandFreq"),
               priceExpFactor: options.num("selectPriceExpFactor"),
             },
+            extraNodes: options.num("extraNodes"),
+            ignoreMaxPriceIfNeeded: options.bool("ignoreMaxPriceIfNeeded"),
+            minPerfScore: options.num("minPerfScore"),
+            ...(options.str("orchPerfStatsUrl") !== "" && options.str("region") !== ""
+              ? {
+                  orchPerfStatsUrl: options.str("orchPerfStatsUrl"),
+                  region: options.str("region").toUpperCase(),
+                }
+              : { orchPerfStatsUrl: "", region: "" }),
             remoteSignerUrl,
             remoteSignerHeaders: signerHeaders.headers,
           }

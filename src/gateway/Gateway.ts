@@ -29,6 +29,10 @@ export interface GatewayOptions {
   minVersion: string;
   /** On a chain: go-livepeer's stake/price/random selection for every stream's pool. */
   selection?: PoolSelection | null;
+  /** -extraNodes: advertised `nodes` followed per orchestrator (one level deep); default 0. */
+  extraNodes?: number;
+  /** On a chain: -ignoreMaxPriceIfNeeded. */
+  ignoreMaxPriceIfNeeded?: boolean;
   streamIdleMs?: number;
   endedRetentionMs?: number;
 }
@@ -190,6 +194,8 @@ export class Gateway {
           discoveryTimeoutMs: this.options.discoveryTimeoutMs,
           blocklist: this.options.blocklist,
           selection: this.options.selection ?? null,
+          extraNodes: this.options.extraNodes ?? 0,
+          ignoreMaxPriceIfNeeded: this.options.ignoreMaxPriceIfNeeded ?? false,
         },
         {
           client: this.deps.client,

@@ -8,7 +8,7 @@ import { type OrchestratorRow, OrchestratorStore } from "../storage/orchestrator
 import { type Clock, type ClockTimer, systemClock } from "../utils/clock.js";
 import type { OrchestratorList } from "./OrchestratorList.js";
 import type { PoolSelection } from "./OrchestratorPool.js";
-import { OnceLog, ProbabilitySelection, type SelectionWeights } from "./selection.js";
+import { OnceLog, ProbabilitySelection, type SelectionFilters, type SelectionWeights } from "./selection.js";
 
 /** go-livepeer's filter: rows not refreshed for a day are not used. */
 export const ORCHESTRATOR_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -372,10 +372,11 @@ export function chainSelection(
   registry: Pick<OnChainOrchestrators, "stakes" | "observed">,
   maxPrice: () => Rat | null,
   logger: Logger,
+  scores: () => ReadonlyMap<string, number> | null = () => null,
 ): PoolSelection {
   const once = new OnceLog(logger);
   return {
-    choose: (candidates) => algorithm.select(candidates, registry.stakes(), maxPrice()),
+    choose: (candidates) => algorithm.select(candidates, registry.stakes(), maxPrice(), scores()),
     skipped: (uri, reason) => once.skipped(uri, reason),
     observed: (uri, info) => registry.observed(uri, info),
   };
@@ -399,6 +400,10 @@ export function onChainDiscovery(
     datadir: string;
     weights: SelectionWeights;
     maxPrice: () => Rat | null;
+    /** -ignoreMaxPriceIfNeeded and -minPerfScore. */
+    filters?: SelectionFilters;
+    /** The perf scores by lower-case address (-orchPerfStatsUrl), or null. */
+    scores?: () => ReadonlyMap<string, number> | null;
     getInfo?: (uri: string) => Promise<OrchestratorInfo>;
   },
   logger: Logger,
@@ -427,6 +432,9 @@ export function onChainDiscovery(
     logger,
     getInfo: options.getInfo,
   });
-  const algorithm = new ProbabilitySelection(options.weights, { logger });
-  return { registry, selection: chainSelection(algorithm, registry, options.maxPrice, logger) };
+  const algorithm = new ProbabilitySelection(options.weights, { logger }, options.filters);
+  return {
+    registry,
+    selection: chainSelection(algorithm, registry, options.maxPrice, logger, options.scores),
+  };
 }

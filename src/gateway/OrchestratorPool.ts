@@ -18,6 +18,9 @@ const BACKGROUND_REFRESH_MS = 60_000;
 /** Refresh an auth token this long before it expires (the last 10 % of 30 min). */
 const TOKEN_REFRESH_MARGIN_S = 180;
 
+/** acceptPayment's answer for an orchestrator refused only for a price above the ceiling. */
+const ABOVE_MAX = Symbol("above max price");
+
 /** One orchestrator the gateway can use. */
 export interface OrchSession {
   uri: string;
@@ -88,6 +91,8 @@ export class OrchestratorPool {
   private refreshing: Promise<void> | null = null;
   private lastRefresh = 0;
   private candidates = 0;
+  /** Whether this pool said once that it uses orchestrators above the price ceiling. */
+  private toldAboveMax = false;
 
   constructor(
     private readonly options: {
@@ -97,6 +102,10 @@ export class OrchestratorPool {
       blocklist?: string[];
       /** On a chain: stake, price and random weights for orchestrators not used yet; null offchain. */
       selection?: PoolSelection | null;
+      /** -extraNodes: advertised `nodes` queried per answering orchestrator (one level deep). */
+      extraNodes?: number;
+      /** -ignoreMaxPriceIfNeeded: when no orchestrator is under the ceiling, use those above it. */
+      ignoreMaxPriceIfNeeded?: boolean;
     },
     private readonly deps: {
       client: Pick<OrchestratorClient, "getInfo">;
@@ -104,7 +113,10 @@ export class OrchestratorPool {
       /** Time for latencies, token expiry, background refreshes and the discovery wait. */
       clock?: Clock;
       /** On a chain: checks each orchestrator's price and ticket params and starts its payment session. */
-      payments?: Pick<GatewayPayments, "refusal" | "startSession" | "endSession"> | null;
+      payments?:
+        | (Pick<GatewayPayments, "refusal" | "startSession" | "endSession"> &
+            Partial<Pick<GatewayPayments, "aboveMaxPrice">>)
+        | null;
     },
   ) {}
 
@@ -163,6 +175,11 @@ export class OrchestratorPool {
     const started = this.now();
     let accepted = 0;
     let answered = 0;
+    let queried = 0;
+    // Every URI asked in this round (advertised nodes are asked once, and never an entry again).
+    const seen = new Set<string>([...all, ...this.sessions.keys()]);
+    // -ignoreMaxPriceIfNeeded: answers refused only for their price, used when nothing else is.
+    const aboveMax: { uri: string; info: OrchestratorInfo; latencyMs: number }[] = [];
     await new Promise<void>((resolve) => {
       let wait = this.options.discoveryTimeoutMs;
       let waited = 0;
@@ -178,15 +195,21 @@ export class OrchestratorPool {
         }, wait);
       };
       arm();
-      for (const uri of candidates) {
+      const query = (uri: string, level: number) => {
+        queried += 1;
         const t0 = this.now();
         this.deps.client
           .getInfo(uri, this.options.caps, MAX_DISCOVERY_WAIT_MS)
           .then(async (info) => {
             const latencyMs = this.now() - t0;
+            if (level === 0) for (const node of this.extraNodesOf(uri, info, seen)) query(node, 1);
             this.options.selection?.observed(uri, info);
             if (!this.accept(uri, info)) return;
             const payment = await this.acceptPayment(uri, info);
+            if (payment === ABOVE_MAX) {
+              aboveMax.push({ uri, info, latencyMs });
+              return;
+            }
             if (payment === null) return;
             this.sessions.set(uri, { uri, info, latencyMs, ok: 0, failed: 0, payment });
             accepted += 1;
@@ -196,22 +219,71 @@ export class OrchestratorPool {
           )
           .finally(() => {
             answered += 1;
-            if (answered === candidates.length) {
+            if (answered === queried) {
               this.clock.clearTimeout(timer);
               resolve();
             }
           });
-      }
+      };
+      for (const uri of candidates) query(uri, 0);
     });
+    if (this.sessions.size === 0 && aboveMax.length > 0) this.useAboveMax(aboveMax);
     this.deps.logger.debug(
       {
         orchs: this.sessions.size,
         responses: answered,
-        candidates: candidates.length,
+        candidates: queried,
         ms: Math.round(this.now() - started),
       },
       "done fetching orch info",
     );
+  }
+
+  /**
+   * -extraNodes: up to that many of the `nodes` an orchestrator advertises that nobody asked yet in
+   * this discovery (go-livepeer follows them one level deep only). Entries that are not URLs are
+   * skipped: the list comes from the network.
+   */
+  private extraNodesOf(uri: string, info: OrchestratorInfo, seen: Set<string>): string[] {
+    const max = this.options.extraNodes ?? 0;
+    if (max <= 0 || info.nodes.length === 0) return [];
+    const out: string[] = [];
+    for (const raw of info.nodes) {
+      if (out.length >= max) break;
+      let node: string;
+      try {
+        node = parseOrchAddrs(raw)[0] ?? "";
+      } catch {
+        node = "";
+      }
+      if (node === "" || raw.includes(",") || seen.has(node)) continue;
+      seen.add(node);
+      out.push(node);
+    }
+    if (out.length > 0)
+      this.deps.logger.debug({ orchestrator: uri, nodes: out }, "querying advertised nodes");
+    return out;
+  }
+
+  /** -ignoreMaxPriceIfNeeded with nothing under the ceiling: start sessions with those above it. */
+  private useAboveMax(list: { uri: string; info: OrchestratorInfo; latencyMs: number }[]): void {
+    const payments = this.deps.payments;
+    if (!payments) return;
+    if (!this.toldAboveMax) {
+      this.toldAboveMax = true;
+      this.deps.logger.warn(
+        { orchestrators: list.map((o) => o.uri) },
+        "no orchestrator is priced at or under -maxPricePerUnit; -ignoreMaxPriceIfNeeded uses those above it",
+      );
+    }
+    for (const { uri, info, latencyMs } of list) {
+      try {
+        const payment = payments.startSession(uri, info);
+        this.sessions.set(uri, { uri, info, latencyMs, ok: 0, failed: 0, payment });
+      } catch (err) {
+        this.deps.logger.warn({ orchestrator: uri, reason: errorMessage(err) }, "skipping orchestrator");
+      }
+    }
   }
 
   private accept(uri: string, info: OrchestratorInfo): boolean {
@@ -228,15 +300,24 @@ export class OrchestratorPool {
 
   /**
    * On a chain: the orchestrator's payment session, or null when it is skipped (no ticket params,
-   * a price above -maxPricePerUnit, params that fail the sender's checks). Offchain: undefined.
+   * a price above -maxPricePerUnit, params that fail the sender's checks), or ABOVE_MAX when only
+   * its price is refused and -ignoreMaxPriceIfNeeded may still use it. Offchain: undefined.
    */
   private async acceptPayment(
     uri: string,
     info: OrchestratorInfo,
-  ): Promise<PaymentSession | undefined | null> {
+  ): Promise<PaymentSession | undefined | null | typeof ABOVE_MAX> {
     const payments = this.deps.payments;
     if (!payments) return undefined;
     const why = await payments.refusal(info);
+    // Refused only for its price: kept aside in case no orchestrator is under the ceiling.
+    if (
+      why &&
+      this.options.ignoreMaxPriceIfNeeded &&
+      payments.aboveMaxPrice?.(info) &&
+      (await payments.refusal(info, { ignoreMaxPrice: true })) === null
+    )
+      return ABOVE_MAX;
     if (why) {
       if (this.options.selection) this.options.selection.skipped(uri, why);
       else this.deps.logger.warn({ orchestrator: uri, reason: why }, "skipping orchestrator");

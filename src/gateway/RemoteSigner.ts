@@ -234,11 +234,14 @@ export class RemoteSignerPayments extends GatewayPayments {
   }
 
   /** Price and params presence only: the signer validates the params against its deposit. */
-  override async refusal(info: OrchestratorInfo): Promise<string | null> {
+  override async refusal(
+    info: OrchestratorInfo,
+    opts: { ignoreMaxPrice?: boolean } = {},
+  ): Promise<string | null> {
     const price = quotedPrice(info);
     if (!price) return "no price quoted";
     const max = this.maxPrice();
-    if (max && ratPriceInfo(price).gt(max))
+    if (max && !opts.ignoreMaxPrice && ratPriceInfo(price).gt(max))
       return `price ${ratPriceInfo(price).ratString()} wei/pixel is above -maxPricePerUnit ${max.ratString()}`;
     if (!info.ticketParams) return "no ticket params";
     return null;

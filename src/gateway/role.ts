@@ -106,6 +106,14 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
   // On a chain the registry cache runs even when -orchWebhookUrl or -orchAddr names the
   // candidates (they take precedence, as in go-livepeer): selection weighs stakes from it.
   const chain = ctx.chain;
+  // -orchPerfStatsUrl with -region: scores for -minPerfScore, from a URL we do not control.
+  const perf =
+    chain && g.orchPerfStatsUrl !== ""
+      ? new (await import("./PerfScores.js")).PerfScores(
+          { url: g.orchPerfStatsUrl, region: g.region },
+          { http: webhookHttp, logger: ctx.logger.child({ module: "perfscores" }) },
+        )
+      : null;
   const onChain = chain
     ? (await import("./OnChainOrchestrators.js")).onChainDiscovery(
         chain,
@@ -115,6 +123,8 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
           datadir: config.datadir,
           weights: g.selection,
           maxPrice: () => payments?.maxPrice() ?? null,
+          filters: { ignoreMaxPriceIfNeeded: g.ignoreMaxPriceIfNeeded, minPerfScore: g.minPerfScore },
+          scores: () => perf?.scores() ?? null,
           getInfo: (uri) => client.getInfo(uri, jobCapabilities(profiles, g.orchMinLivepeerVersion), 3000),
         },
         ctx.logger.child({ module: "discovery" }),
@@ -158,6 +168,9 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       blocklist: g.orchBlocklist,
       minVersion: g.orchMinLivepeerVersion,
       selection: onChain?.selection ?? null,
+      extraNodes: g.extraNodes,
+      // Offchain there is no ceiling to ignore (the config layer says the flag does nothing).
+      ignoreMaxPriceIfNeeded: payments !== null && g.ignoreMaxPriceIfNeeded,
     },
     {
       logger: ctx.logger,
@@ -244,6 +257,15 @@ export async function gatewayRole(config: NodeConfig, ctx: RoleContext): Promise
       },
       // After the payments (its GetOrchestrator calls carry the sender's signature), before ingest.
       ...(onChain ? [onChain.registry] : []),
+      ...(perf
+        ? [
+            {
+              name: "perf-scores",
+              start: (signal: AbortSignal) => perf.start(signal),
+              stop: () => perf.stop(),
+            },
+          ]
+        : []),
       server,
       rtmp,
       ...demo,

@@ -77,27 +77,53 @@ export function selectionProbabilities(
   });
 }
 
+/** The filters of go-livepeer's ProbabilitySelectionAlgorithm besides the price ceiling. */
+export interface SelectionFilters {
+  /** -ignoreMaxPriceIfNeeded: when every candidate is above the ceiling, keep them all. */
+  ignoreMaxPriceIfNeeded?: boolean;
+  /** -minPerfScore: candidates scoring below it are dropped (0 = off). */
+  minPerfScore?: number;
+}
+
 /**
- * go-livepeer's ProbabilitySelectionAlgorithm for a gateway on a chain: drops candidates priced
- * above the ceiling (and those with no price, when there is a ceiling), then draws one by stake,
- * price and chance with one uniform number in [0, 1) over the cumulative probabilities. The
- * random source is injected so tests are deterministic.
+ * go-livepeer's ProbabilitySelectionAlgorithm for a gateway on a chain (server/selection_algorithm.go):
+ * with -minPerfScore and known scores, drops candidates scoring below it (all kept, with a
+ * warning, when none pass); drops candidates priced above the ceiling (and those with no price,
+ * when there is a ceiling), unless none is left and -ignoreMaxPriceIfNeeded keeps them all; then
+ * draws one by stake, price and chance with one uniform number in [0, 1) over the cumulative
+ * probabilities. The random source is injected so tests are deterministic.
  */
 export class ProbabilitySelection {
   constructor(
     readonly weights: SelectionWeights,
     private readonly deps: { random?: () => number; logger?: Logger } = {},
+    readonly filters: SelectionFilters = {},
   ) {}
 
-  /** The chosen candidate's address, or null when none is left after the price filter. */
+  /**
+   * The chosen candidate's address, or null when none is left after the price filter. `scores`
+   * are the perf scores by lower-case address (null or empty: unknown, no perf filter).
+   */
   select(
     candidates: readonly SelectionCandidate[],
     stakes: ReadonlyMap<string, bigint>,
     maxPrice: Rat | null,
+    scores: ReadonlyMap<string, number> | null = null,
   ): string | null {
     let eligible = [...candidates];
+    const minScore = this.filters.minPerfScore ?? 0;
+    if (minScore > 0 && scores && scores.size > 0) {
+      const passing = eligible.filter((c) => (scores.get(c.address.toLowerCase()) ?? 0) >= minScore);
+      if (passing.length > 0) eligible = passing;
+      else
+        this.deps.logger?.warn(
+          { candidates: eligible.length, minPerfScore: minScore },
+          "no orchestrator has at least -minPerfScore; selecting among all of them",
+        );
+    }
     if (maxPrice && maxPrice.sign() > 0) {
-      eligible = eligible.filter((c) => c.price !== null && pricePerPixel(c.price).lte(maxPrice));
+      const underMax = eligible.filter((c) => c.price !== null && pricePerPixel(c.price).lte(maxPrice));
+      if (underMax.length > 0 || !this.filters.ignoreMaxPriceIfNeeded) eligible = underMax;
       if (eligible.length === 0) {
         this.deps.logger?.debug(
           { candidates: candidates.length, maxPrice: maxPrice.ratString() },

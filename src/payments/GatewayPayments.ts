@@ -196,13 +196,14 @@ export class GatewayPayments {
   /**
    * Whether an orchestrator may be used (discovery): it must quote a price at most the ceiling,
    * send ticket params and the params must pass the sender's checks. Returns the reason it is
-   * skipped, or null.
+   * skipped, or null. `ignoreMaxPrice` (-ignoreMaxPriceIfNeeded, when no orchestrator is under the
+   * ceiling) skips only the ceiling check.
    */
-  async refusal(info: OrchestratorInfo): Promise<string | null> {
+  async refusal(info: OrchestratorInfo, opts: { ignoreMaxPrice?: boolean } = {}): Promise<string | null> {
     const price = quotedPrice(info);
     if (!price) return "no price quoted";
     const max = this.maxPrice();
-    if (max && ratPriceInfo(price).gt(max)) {
+    if (max && !opts.ignoreMaxPrice && ratPriceInfo(price).gt(max)) {
       return `price ${ratPriceInfo(price).ratString()} wei/pixel is above -maxPricePerUnit ${max.ratString()}`;
     }
     if (!info.ticketParams) return "no ticket params";
@@ -212,6 +213,13 @@ export class GatewayPayments {
       return `invalid ticket params: ${errorMessage(err)}`;
     }
     return null;
+  }
+
+  /** Whether the orchestrator quotes a price above the ceiling (no price counts as not above). */
+  aboveMaxPrice(info: OrchestratorInfo): boolean {
+    const price = quotedPrice(info);
+    const max = this.maxPrice();
+    return price !== null && max !== null && ratPriceInfo(price).gt(max);
   }
 
   /** The orchestrators whose price is at most the ceiling (selection's -maxPricePerUnit filter). */

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import Database from "better-sqlite3";
@@ -60,12 +62,12 @@ async function orchestrator(key: Hex, pricePerUnit: string): Promise<RunningOrch
   return o;
 }
 
-async function gateway(datadir: string): Promise<LpNode> {
+async function gateway(datadir: string, extra = ["-maxPricePerUnit", "100"]): Promise<LpNode> {
   const r = resolveConfig(
     onChainGatewayArgs(chain, datadir, {
       password: PASSWORD,
       face: FACE,
-      extra: ["-maxPricePerUnit", "100"],
+      extra,
     }),
     { env: {}, readFile: () => null },
   );
@@ -224,4 +226,69 @@ describe("on-chain discovery", () => {
       new Set([uriA, uriB, "https://127.0.0.1:1"]),
     );
   }, 120_000);
+
+  it("-ignoreMaxPriceIfNeeded streams through orchestrators above the ceiling when none is under it", async () => {
+    const gw = await gateway(await keystoreDataDir(gatewayKey, PASSWORD, "lp-disc-ign-"), [
+      "-maxPricePerUnit",
+      "0.5",
+      "-ignoreMaxPriceIfNeeded",
+    ]);
+    const s = await status(gw);
+    const clip = readFileSync(makeClip({ seconds: 2, width: 320, height: 240 }));
+    const res = await fetch(`http://127.0.0.1:${s.GatewayHTTPPort}/live/ign/0.ts`, {
+      method: "POST",
+      body: clip,
+    });
+    expect(res.status, await res.text()).toBe(200);
+    expect([uriA, uriB]).toContain((await status(gw)).Streams["ign"]?.orchestrator);
+    expect(
+      logged.filter(
+        (l) =>
+          l["msg"] ===
+          "no orchestrator is priced at or under -maxPricePerUnit; -ignoreMaxPriceIfNeeded uses those above it",
+      ),
+    ).toHaveLength(1);
+  }, 60_000);
+
+  it("-minPerfScore selects by the scores -orchPerfStatsUrl serves for -region", async () => {
+    // A holds more stake, but only B scores high enough in FRA.
+    const scores = {
+      [addr(aKey)]: { FRA: { score: 0.1 }, MDW: { score: 1 } },
+      [addr(bKey)]: { FRA: { score: 0.9 } },
+    };
+    let requests = 0;
+    const server = http.createServer((_req, res) => {
+      requests += 1;
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(scores));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/scores`;
+      const gw = await gateway(await keystoreDataDir(gatewayKey, PASSWORD, "lp-disc-perf-"), [
+        "-maxPricePerUnit",
+        "10000",
+        "-orchPerfStatsUrl",
+        url,
+        "-region",
+        "fra",
+        "-minPerfScore",
+        "0.5",
+      ]);
+      expect(requests).toBe(1);
+      const s = await status(gw);
+      const clip = readFileSync(makeClip({ seconds: 2, width: 320, height: 240 }));
+      // Without the filter each stream would draw B with P = 0.43 (stake and chance): 6 in a row is 0.6 %.
+      for (const stream of ["perf1", "perf2", "perf3", "perf4", "perf5", "perf6"]) {
+        const res = await fetch(`http://127.0.0.1:${s.GatewayHTTPPort}/live/${stream}/0.ts`, {
+          method: "POST",
+          body: clip,
+        });
+        expect(res.status, await res.text()).toBe(200);
+        expect((await status(gw)).Streams[stream]?.orchestrator).toBe(uriB);
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  }, 60_000);
 });
