@@ -1,4 +1,5 @@
 import { type Address, getAddress, type Hash } from "viem";
+import { LpError } from "../errors/LpError.js";
 import type { Chain } from "../eth/Chain.js";
 import type { Logger } from "../logger/logger.js";
 import type { Service } from "../node/Service.js";
@@ -7,6 +8,7 @@ import { chainRedemptionQueue, ticketsView } from "../payments/localRedemption.j
 import type { RedemptionQueue } from "../payments/RedemptionQueue.js";
 import { SenderMonitor } from "../payments/SenderMonitor.js";
 import { TicketStore } from "../payments/TicketStore.js";
+import { ticketHash } from "../payments/ticket.js";
 import type { SignedTicket } from "../payments/types.js";
 import { closeDatabase, openDatabase, type SqliteDb } from "../storage/db.js";
 
@@ -99,9 +101,24 @@ export class Redeemer implements Service {
     closeDatabase(parts.db);
   }
 
-  /** Commits a checked winning ticket to the redemption queue (once per ticket hash). */
-  queueTicket(ticket: SignedTicket): Promise<{ hash: Hash; inserted: boolean }> {
-    return this.ready().queue.add(ticket);
+  /**
+   * Commits a checked winning ticket to the redemption queue (once per ticket hash). A new ticket
+   * from a sender with neither deposit nor reserve is refused (SENDER_UNFUNDED) and not stored: it
+   * could never be redeemed, and storing it would let anyone who reaches this port fill the disk
+   * with validly signed, worthless tickets. An orchestrator only accepts tickets from funded
+   * senders, so an honest one meets this only when a sender was drained meanwhile; it retries.
+   */
+  async queueTicket(ticket: SignedTicket): Promise<{ hash: Hash; inserted: boolean }> {
+    const p = this.ready();
+    const hash = ticketHash(ticket);
+    if (p.store.get(hash)) return { hash, inserted: false };
+    const s = await p.monitor.sender(ticket.sender);
+    if (s.deposit === 0n && s.reserve === 0n)
+      throw new LpError(
+        "SENDER_UNFUNDED",
+        `sender ${getAddress(ticket.sender)} has no deposit or reserve to redeem the ticket from`,
+      );
+    return p.queue.add(ticket);
   }
 
   /**

@@ -223,6 +223,13 @@ export class RedeemerServer implements Service {
     try {
       result = await this.deps.backend.queueTicket(ticket);
     } catch (err) {
+      // A sender with nothing on chain: refused, not stored (the caller may retry once it is funded).
+      if (isLpError(err, "SENDER_UNFUNDED")) {
+        this.counters.refused++;
+        this.deps.logger.warn({ client: ctx.values.get(PEER), err: errorMessage(err) }, "ticket refused");
+        throw new ConnectError(errorMessage(err), Code.FailedPrecondition);
+      }
+      if (isLpError(err, "SENDER_LIMIT")) throw new ConnectError(errorMessage(err), Code.ResourceExhausted);
       this.deps.logger.error({ err: errorMessage(err) }, "queueing a ticket failed");
       throw new ConnectError(errorMessage(err), Code.Internal);
     }

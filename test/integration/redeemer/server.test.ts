@@ -278,6 +278,14 @@ describe("the redeemer's gRPC port", () => {
       expect(malformed.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(decodeURIComponent(malformed.details)).toBe("invalid ticket: sender must be 20 bytes, got 3");
 
+      // Validly signed, but by a sender with neither deposit nor reserve: it could never be
+      // redeemed, so it is refused and not stored (go-livepeer would queue it).
+      const unfunded = await refusal(c.queueTicket(plainTicket(await makeTicket({ signer: otherSigner }))));
+      expect(unfunded.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(decodeURIComponent(unfunded.details)).toBe(
+        `sender ${otherSigner.address} has no deposit or reserve to redeem the ticket from`,
+      );
+
       const huge = plainTicket(await makeTicket());
       huge.recipient_rand = Buffer.alloc(64 * 1024, 1);
       const oversize = await refusal(c.queueTicket(huge));
@@ -287,7 +295,7 @@ describe("the redeemer's gRPC port", () => {
       expect(noSender.code).toBe(grpc.status.INVALID_ARGUMENT);
 
       expect(depth()).toBe(1);
-      expect((r.node.status()["Redeemer"] as { TicketsRefused: number }).TicketsRefused).toBe(4);
+      expect((r.node.status()["Redeemer"] as { TicketsRefused: number }).TicketsRefused).toBe(5);
     } finally {
       c.close();
     }
