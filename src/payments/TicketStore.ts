@@ -182,6 +182,11 @@ export class TicketStore {
     return { hash, inserted: info.changes === 1 };
   }
 
+  /** The hash this store files `ticket` under (what store() returns and get() takes). */
+  keyOf(ticket: SignedTicket): Hash {
+    return this.hashOf(ticket);
+  }
+
   /** The stored ticket with this hash, or null. */
   get(hash: Hash): StoredTicket | null {
     const row = this.byHash.get(hash.toLowerCase()) as Row | undefined;

@@ -8,7 +8,6 @@ import { chainRedemptionQueue, ticketsView } from "../payments/localRedemption.j
 import type { RedemptionQueue } from "../payments/RedemptionQueue.js";
 import { SenderMonitor } from "../payments/SenderMonitor.js";
 import { TicketStore } from "../payments/TicketStore.js";
-import { ticketHash } from "../payments/ticket.js";
 import type { SignedTicket } from "../payments/types.js";
 import { closeDatabase, openDatabase, type SqliteDb } from "../storage/db.js";
 
@@ -110,7 +109,7 @@ export class Redeemer implements Service {
    */
   async queueTicket(ticket: SignedTicket): Promise<{ hash: Hash; inserted: boolean }> {
     const p = this.ready();
-    const hash = ticketHash(ticket);
+    const hash = p.store.keyOf(ticket);
     if (p.store.get(hash)) return { hash, inserted: false };
     const s = await p.monitor.sender(ticket.sender);
     if (s.deposit === 0n && s.reserve === 0n)
