@@ -222,16 +222,6 @@ export class GatewayPayments {
     return price !== null && max !== null && ratPriceInfo(price).gt(max);
   }
 
-  /** The orchestrators whose price is at most the ceiling (selection's -maxPricePerUnit filter). */
-  filter<T extends { info: OrchestratorInfo }>(orchestrators: readonly T[]): T[] {
-    const max = this.maxPrice();
-    if (!max) return [...orchestrators];
-    return orchestrators.filter((o) => {
-      const p = quotedPrice(o.info);
-      return p !== null && ratPriceInfo(p).lte(max);
-    });
-  }
-
   /** Start the payment session of a newly accepted orchestrator session; the price is pinned here. */
   startSession(uri: string, info: OrchestratorInfo): PaymentSession {
     const price = quotedPrice(info);
