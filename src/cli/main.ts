@@ -78,11 +78,24 @@ async function main(argv: string[]): Promise<number> {
   return exitStatus;
 }
 
-main(process.argv.slice(2)).then(
-  // stdio to files, pipes and TTYs is synchronous here, so exiting at once loses no output.
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`lp-node: ${errorMessage(err)}\n`);
-    process.exit(1);
-  },
-);
+/**
+ * Exit once stdout and stderr have written everything: a pipe is not always synchronous (a
+ * `bench --json` report piped to another program was cut at 128 KiB by an immediate exit). An
+ * empty write's callback runs after every write queued before it.
+ */
+function exitWhenFlushed(code: number): void {
+  let pending = 2;
+  const done = () => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.destroyed || stream.writableLength === 0) done();
+    else stream.write("", done);
+  }
+}
+
+main(process.argv.slice(2)).then(exitWhenFlushed, (err) => {
+  process.stderr.write(`lp-node: ${errorMessage(err)}\n`);
+  exitWhenFlushed(1);
+});

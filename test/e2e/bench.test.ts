@@ -1,8 +1,9 @@
 import { execFileSync, spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { freshHome, LP_NODE } from "../helpers/lpNode.js";
+import { makeClip, removeClips } from "../helpers/media.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/waitFor.js";
 
@@ -28,4 +29,29 @@ describe("lp-node bench interrupted", () => {
     const ps = execFileSync("ps", ["-eo", "args"]).toString();
     expect(ps.split("\n").filter((l) => l.includes(tmp))).toEqual([]);
   }, 60_000);
+});
+
+describe("lp-node bench --json into a pipe", () => {
+  it("writes the whole report before it exits, even to a reader slower than the pipe", async () => {
+    // A 1 s clip cycled 600 times at 144p: a report of about 250 KB, more than a pipe holds.
+    const clip = makeClip({ width: 160, height: 90, seconds: 1 });
+    const out = join(tempDir(), "report.json");
+    const args = [LP_NODE, "bench", "-in", clip, "-segs", "600", "-realtime=false", "-compare=false"].concat([
+      "-transcodingOptions",
+      "P144p30fps16x9",
+      "--json",
+    ]);
+    // A real pipe (node's own child stdio is a socket pair) to a reader that starts late.
+    const child = spawn("sh", ["-c", `"$0" "$@" | (sleep 1; cat > "${out}")`, process.execPath, ...args], {
+      env: { ...process.env, HOME: freshHome() },
+      stdio: ["ignore", "ignore", "ignore"],
+    });
+    expect(await new Promise((resolve) => child.on("exit", resolve))).toBe(0);
+    const text = readFileSync(out, "utf8");
+    expect(text.length).toBeGreaterThan(200_000);
+    const report = JSON.parse(text) as { segments: number; rows: unknown[] };
+    expect(report.segments).toBe(600);
+    expect(report.rows).toHaveLength(600);
+    removeClips();
+  }, 180_000);
 });
