@@ -3,7 +3,7 @@
  *
  * go-livepeer keeps one lpms transcoder per stream on NVIDIA (the CUDA context, NVDEC decoder and
  * NVENC encoders live across segments) and a fresh one per segment on the CPU. We run ffmpeg as a
- * child process, so the two candidate designs were:
+ * child process, so the candidate designs were:
  *
  * (a) a spare ffmpeg per (stream, ladder, device), started while the previous segment is still
  *     being transcoded, with its argv complete and (on a GPU) its CUDA device created by
@@ -30,18 +30,31 @@
  * Measured (2 shared cores, npm ffmpeg 2018 static build, libx264 medium, 240p/360p/720p ladder from
  * 1080p30): starting the binary costs ~1 ms; a 3-frame segment through the whole ladder costs ~85 ms
  * in bare ffmpeg (~25 ms demuxer probe and decoder, ~8 ms scalers, ~50 ms opening and flushing three
- * x264 encoders) and ~120 ms through the engine either way (warm 120 ms, cold 122 ms median). Ten
- * 2 s segments take ~1.12x the wall time of one process over the same 20 s, warm or not, and
- * ~1.02-1.06x its CPU time. The gap is that per-segment set-up plus the encoders' fill and drain,
- * which an independent segment has to pay in any ffmpeg; only (b) would remove it, at the price of
- * the guarantees above. So (a) it is: the correct design, close to free on the CPU (an idle spare
- * is ~10 MB of RSS), and on NVIDIA it moves the CUDA context creation off every segment but the
- * stream's first.
+ * x264 encoders) and ~120 ms through the engine either way (warm 120 ms, cold 122 ms median). So on
+ * the CPU a spare saves nothing worth its memory and is off by default there; on NVIDIA it moves the
+ * CUDA context creation off every segment but the stream's first, and is on.
+ *
+ * What the per-segment design does cost is idle cores more than extra work: one segment in one
+ * ffmpeg kept the 2 cores only ~85 % busy (the demuxer, the decoder's feed and the three scalers run
+ * on one thread; each x264 waits for its lookahead to fill at the start and drains alone at the
+ * end). Ten 2 s segments one at a time took 1.11-1.14x the wall time of one process over the same
+ * 20 s (with IDR frames forced at the same boundaries, so the same work) but only 1.02-1.04x its CPU
+ * time. That gap is closed by (c), not by (b):
+ *
+ * (c) two segments of a stream at once (LocalTranscoder's STREAM_DEPTH). A gateway sends each
+ *     segment as it is cut without waiting for the previous one's renditions; when the next
+ *     segment is already here, it starts beside the running one and fills the cores that one
+ *     leaves idle. Each is still its own single-use process, so (a)'s guarantees hold unchanged.
+ *     Ten segments back to back: 0.97-1.02x one process's wall time. The price is that two
+ *     segments share the cores, so each one takes longer (p95 2.4 s instead of 1.3-1.4 s from
+ *     hand-over to renditions), while the stream as a whole is done sooner; a live stream the node
+ *     keeps up with never has two segments at once, so its latency does not change.
  *
  * Lifecycle: the spare is started right after a segment is handed to the current one, so the
  * next segment finds it ready. A session is closed (spare killed, files removed) on endSession,
  * on any failed segment (go-livepeer ends a session on any transcode error, core/lb.go; the next
- * segment starts a new one), after an idle timeout (LocalTranscoder's warmIdleMs; default 70 s,
+ * segment starts a new one; a segment already running beside the failed one keeps its own
+ * process and finishes), after an idle timeout (LocalTranscoder's warmIdleMs; default 70 s,
  * lpms' transcodeLoopTimeout), and when the engine stops. Every child is in the owner's
  * ChildProcesses registry, so a node stopping on SIGTERM kills spares as well.
  */
@@ -154,7 +167,9 @@ export class WarmSession {
     const warm = spare !== null && !spare.exited;
     if (!warm) {
       if (spare) await rm(spare.dir, { recursive: true, force: true });
-      spare = await this.startSpare();
+      // This segment's own process: a close() meanwhile (another segment of the stream failed)
+      // must not take it down, or that failure would not be alone.
+      spare = await this.startSpare(true);
     }
     this.prepare();
     const s = spare!;
@@ -191,7 +206,7 @@ export class WarmSession {
     }
   }
 
-  private async startSpare(): Promise<Spare> {
+  private async startSpare(own = false): Promise<Spare> {
     const o = this.options;
     const dir = await mkdtemp(join(o.workDir, "lp-warm-"));
     const outputs = o.profiles.map((profile, i) => ({
@@ -205,7 +220,7 @@ export class WarmSession {
     void child.done.then(() => {
       spare.exited = true;
     });
-    if (this.closed) {
+    if (this.closed && !own) {
       child.kill();
       await child.done;
       await rm(dir, { recursive: true, force: true });

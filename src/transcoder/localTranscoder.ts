@@ -75,7 +75,18 @@ export async function buildLocalTranscoder(
     "local transcoder ready",
   );
   return new LocalTranscoder(
-    { ffmpegPath, capabilities, gpus, sessionCap, hybridGpus, workDir: tmpDir, children },
+    {
+      ffmpegPath,
+      capabilities,
+      gpus,
+      sessionCap,
+      hybridGpus,
+      workDir: tmpDir,
+      children,
+      // A card whose driver caps NVENC sessions (GeForce) is sized one segment per stream at a
+      // time; two segments of a stream at once would open twice the encoders the cap allows for.
+      streamDepth: sessionCap !== null ? 1 : undefined,
+    },
     { logger },
   );
 }

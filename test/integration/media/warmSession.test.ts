@@ -9,7 +9,7 @@ import { ChildProcesses } from "../../../src/media/ffmpeg/runFfmpeg.js";
 import { outputSize } from "../../../src/media/ffmpeg/transcodeArgs.js";
 import { probe } from "../../../src/media/probe.js";
 import { PRESETS } from "../../../src/media/profiles.js";
-import { LocalTranscoder } from "../../../src/media/transcoder.js";
+import { type LocalTranscodeResult, LocalTranscoder } from "../../../src/media/transcoder.js";
 import { isAlive } from "../../../src/utils/process.js";
 import { FFMPEG, FFPROBE, makeClip, probeFrames, removeClips, tempFile } from "../../helpers/media.js";
 import { tempDir } from "../../helpers/tmp.js";
@@ -119,6 +119,54 @@ describe("warm per-stream transcode sessions (real ffmpeg)", () => {
       const size = outputSize(320, 240, ladder[1]!);
       expect(out.renditions[1]!.pixels).toBe(seg.frames * size.width * size.height);
     }
+    await tc.stop();
+    expect(children.size).toBe(0);
+    expect(warmDirs(workDir)).toEqual([]);
+  }, 300_000);
+
+  it("transcodes two segments of a stream at once and the rest in turn; a corrupt one beside them fails alone", async () => {
+    const children = new ChildProcesses();
+    const workDir = tempDir();
+    const tc = engine(children, workDir);
+    const job = (data: Buffer, signal?: AbortSignal) => ({
+      data,
+      durationMs: 2000,
+      profiles: ladder,
+      sessionId: "s6",
+      signal,
+    });
+    const cancel = new AbortController();
+    const bad = randomBytes(segments[1]!.data.length);
+    const runs = [
+      tc.transcode(job(segments[0]!.data)),
+      tc.transcode(job(bad)),
+      tc.transcode(job(segments[2]!.data, cancel.signal)),
+      tc.transcode(job(segments[3]!.data)),
+    ];
+    // Handed over together: two run, the others wait in line, and one of those is called off.
+    expect(tc.streamSegments("s6")).toEqual({ running: 2, waiting: 2 });
+    cancel.abort();
+    const [first, corrupt, cancelled, last] = (await Promise.allSettled(runs)) as [
+      PromiseSettledResult<LocalTranscodeResult>,
+      PromiseSettledResult<LocalTranscodeResult>,
+      PromiseSettledResult<LocalTranscodeResult>,
+      PromiseSettledResult<LocalTranscodeResult>,
+    ];
+    expect(corrupt.status).toBe("rejected");
+    expect((corrupt as PromiseRejectedResult).reason).toBeInstanceOf(LpError);
+    expect((cancelled as PromiseRejectedResult).reason).toMatchObject({ code: "ABORTED" });
+    // The segment running beside the corrupt one and the one after it are whole.
+    for (const [k, r] of [
+      [0, first],
+      [3, last],
+    ] as const) {
+      expect(r.status).toBe("fulfilled");
+      const out = (r as PromiseFulfilledResult<LocalTranscodeResult>).value;
+      const size = outputSize(320, 240, ladder[1]!);
+      expect(out.renditions[1]!.pixels).toBe(segments[k]!.frames * size.width * size.height);
+      expect(probeFrames(tempFile(out.renditions[1]!.data, ".ts"))[0]!.keyFrame).toBe(true);
+    }
+    expect(tc.streamSegments("s6")).toEqual({ running: 0, waiting: 0 });
     await tc.stop();
     expect(children.size).toBe(0);
     expect(warmDirs(workDir)).toEqual([]);
