@@ -3,7 +3,7 @@
 // machine; these modules need only @bufbuild/protobuf and @noble/hashes. Prints one JSON object.
 //
 //   node scripts/gpu-check-node.mjs startup <repo> <ffmpeg> <device>
-//   node scripts/gpu-check-node.mjs bench <repo> <ffmpeg> <device|cpu> <warm:true|false> <segment dir> <profiles> [nvenc|hybrid]
+//   node scripts/gpu-check-node.mjs bench <repo> <ffmpeg> <device|cpu> <warm:true|false> <segment dir> <profiles> [nvenc|hybrid] [inflight]
 //
 // <profiles> is a comma list of PRESET[:codec[:format]], e.g. P240p30fps16x9:vp9:mp4. The last
 // argument is how the GPU encodes: nvenc (default) or hybrid (no NVENC: libx264 after GPU decode
@@ -72,7 +72,9 @@ async function startup() {
 }
 
 async function bench() {
-  const [warm, segDir, profileSpec, mode = "nvenc"] = rest;
+  const [warm, segDir, profileSpec, mode = "nvenc", inflightArg = "1"] = rest;
+  const inflight = Number(inflightArg);
+  if (!Number.isInteger(inflight) || inflight < 1) throw new Error(`bad inflight ${inflightArg}`);
   if ((warm !== "true" && warm !== "false") || !segDir || !profileSpec) {
     throw new Error("bench needs <warm:true|false> <segment dir> <profiles> [nvenc|hybrid]");
   }
@@ -118,6 +120,7 @@ async function bench() {
         ffmpegPath,
         nvidia: gpu,
         realtime: false,
+        inflight,
         compare: true,
       },
       {
@@ -127,7 +130,7 @@ async function bench() {
           singleProcessRun({ profiles, ffmpegPath, workDir, children: null, gpu, hybrid }, segs, streams),
       },
     );
-    return { warm: warm === "true", mode: gpu === null ? "cpu" : mode, profileSpec, ...report };
+    return { warm: warm === "true", inflight, mode: gpu === null ? "cpu" : mode, profileSpec, ...report };
   } finally {
     await transcoder.stop();
     await rm(workDir, { recursive: true, force: true });

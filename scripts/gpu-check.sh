@@ -16,7 +16,8 @@
 #       whole 20 s. Graphs: NVDEC + scale_cuda (scale_npp when only that exists) to 426x240,
 #       640x360 and 1280x720 + hwdownload, into -f null and into libx264 ultrafast (no NVENC
 #       needed), and the same on the CPU for reference. Plus the bare CUDA device start-up.
-#   (d) the bench (src/bench/bench.ts) run as `lp-node bench` wires it, with -warm true and false,
+#   (d) the bench (src/bench/bench.ts) run as `lp-node bench` wires it: -warm false and true one
+#       segment at a time, then -warm true with two of the stream's segments at once,
 #       in the mode (b) found: the standard H.264 ladder (P240p30fps16x9, P360p30fps16x9,
 #       P720p30fps16x9) in hybrid mode when the card has no NVENC, on NVENC when it has; when (b)
 #       did not pass, a small VP9 ladder in MP4 (144p and 240p: NVDEC, scale_cuda, hwdownload,
@@ -550,19 +551,22 @@ if [[ $HELPER_OK == true && $nseg -ge 2 ]]; then
   benches=""
   bench_plan "$STARTUP_JSON"
   say "(d) bench mode $BENCH_MODE, ladder $BENCH_PROFILES"
-  for warm in false true; do
+  # One segment at a time, cold then warm: the per-segment start cost; then warm with two segments
+  # of the stream at once, as the node runs a stream that is behind (LocalTranscoder's STREAM_DEPTH).
+  for run in "false 1" "true 1" "true 2"; do
+    read -r warm inflight <<<"$run"
     run_timed "$(limit 150)" "$NODE" "$ROOT/scripts/gpu-check-node.mjs" bench "$ROOT" "$FFMPEG" "$DEVICE" \
-      "$warm" "$SEGDIR" "$BENCH_PROFILES" "$BENCH_MODE"
+      "$warm" "$SEGDIR" "$BENCH_PROFILES" "$BENCH_MODE" "$inflight"
     log "$RUN_OUT"
     if [[ $RC == 0 && $RUN_OUT == \{* ]]; then
       benches+="${benches:+, }$RUN_OUT"
       vs=$(printf '%s' "$RUN_OUT" | grep -o '"vsSingleProcess":[^,]*' | cut -d: -f2)
       wall=$(printf '%s' "$RUN_OUT" | grep -o '"nodeWallMs":[^,]*' | cut -d: -f2)
       p95=$(printf '%s' "$RUN_OUT" | grep -o '"latencyP95Ms":[^,]*' | cut -d: -f2)
-      say "(d) bench -warm $warm ($BENCH_MODE, $BENCH_PROFILES): node ${wall} ms, vsSingleProcess $vs, latency p95 ${p95} ms"
+      say "(d) bench -warm $warm -inflight $inflight ($BENCH_MODE, $BENCH_PROFILES): node ${wall} ms, vsSingleProcess $vs, latency p95 ${p95} ms"
     else
-      benches+="${benches:+, }{\"warm\": $warm, \"exit\": $RC, \"output\": $(jstr "$RUN_OUT")}"
-      fail "(d) bench -warm $warm exited $RC"
+      benches+="${benches:+, }{\"warm\": $warm, \"inflight\": $inflight, \"exit\": $RC, \"output\": $(jstr "$RUN_OUT")}"
+      fail "(d) bench -warm $warm -inflight $inflight exited $RC"
     fi
   done
   put bench "[$benches]"

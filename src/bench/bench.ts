@@ -7,7 +7,8 @@ import { type ChildProcesses, runProcess } from "../media/ffmpeg/runFfmpeg.js";
 import { testPatternArgs } from "../media/ffmpeg/testPattern.js";
 import { transcodeArgs } from "../media/ffmpeg/transcodeArgs.js";
 import { extensionFor, type VideoProfile } from "../media/profiles.js";
-import type { TranscodeJob } from "../media/transcoder.js";
+import { firstVideoPtsSec } from "../media/sniff.js";
+import { STREAM_DEPTH, type TranscodeJob } from "../media/transcoder.js";
 
 /** One source segment fed to the transcoder. */
 export interface BenchSegment {
@@ -32,6 +33,12 @@ export interface BenchOptions {
   realtime?: boolean;
   /** With prepared input (`out` in deps): also run the single-process comparison (vsSingleProcess). */
   compare?: boolean;
+  /**
+   * Segments of one stream out at the node at once (default STREAM_DEPTH, the node's own per-stream
+   * limit): a gateway sends each segment as it is cut, without waiting for the previous one's
+   * renditions. 1 feeds strictly one at a time.
+   */
+  inflight?: number;
 }
 
 /** What the bench needs from a transcoder: the media Transcoder, or the orchestrator's. */
@@ -98,7 +105,8 @@ export interface BenchReport {
   latencyP95Ms: number;
   /**
    * Time the node spent transcoding: the wall time of the run when segments are fed back to back,
-   * otherwise the busiest stream's summed segment times (real-time pacing waits left out).
+   * otherwise the busiest stream's time with at least one segment at the node (real-time pacing
+   * waits left out, overlapping segments counted once).
    */
   nodeWallMs: number;
   /** Wall time of the comparison run (one bare ffmpeg per stream over the whole input); null when not run. */
@@ -262,57 +270,76 @@ async function measure(options: BenchOptions, deps: BenchSegmentsDeps): Promise<
   const busy: number[] = [];
   const cpuStart = cpuMs();
   const runStart = performance.now();
+  const window = Math.max(1, options.inflight ?? STREAM_DEPTH);
   const stream = async (s: number) => {
     const t0 = performance.now();
     let due = 0;
-    busy[s] = 0;
+    const inFlight = new Set<Promise<void>>();
+    const spans: [number, number][] = [];
     for (let seq = 0; seq < deps.segments.length; seq++) {
       const seg = deps.segments[seq]!;
       const wait = t0 + due - performance.now();
       if (options.realtime !== false && wait > 0) await new Promise((r) => setTimeout(r, wait));
-      // Back to back, a segment arrives when it is fed; live, at its due time even when the node is behind.
+      // Like a gateway, the next segment does not wait for the last one's renditions, but at most
+      // `window` of a stream are out at once (a gateway catching up; 1 = strictly one at a time).
+      while (inFlight.size >= window) await Promise.race(inFlight);
+      // Back to back, a segment arrives when it is handed over; live, at its due time even when
+      // the node is behind.
       const arrival = options.realtime !== false ? t0 + due : performance.now();
       due += seg.durationMs;
-      const started = performance.now();
-      const row: SegmentRow = {
-        stream: s,
-        seq,
-        durationMs: seg.durationMs,
-        transcodeMs: 0,
-        ffmpegMs: 0,
-        overheadMs: 0,
-        realTimeRatio: 0,
-        overheadPercent: 0,
-        pixels: 0,
-        latencyMs: 0,
-      };
-      try {
-        const out = await deps.transcoder.transcode({
-          sessionId: `bench${s}`,
-          manifestId: `bench${s}`,
-          seq: BigInt(seq),
-          data: seg.data,
-          durationMs: seg.durationMs,
-          profiles: options.profiles,
-          signal: new AbortController().signal,
-        });
-        row.transcodeMs = performance.now() - started;
-        row.ffmpegMs = out.ffmpegMs ?? row.transcodeMs;
-        row.overheadMs = Math.max(0, row.transcodeMs - row.ffmpegMs);
-        row.overheadPercent = row.ffmpegMs > 0 ? (row.overheadMs / row.ffmpegMs) * 100 : 0;
-        row.pixels = out.renditions.reduce((a, r) => a + r.pixels, 0);
-      } catch (err) {
-        row.transcodeMs = performance.now() - started;
-        row.error = (err as Error).message;
-      }
-      row.realTimeRatio = row.transcodeMs / seg.durationMs;
-      row.latencyMs = performance.now() - arrival;
-      busy[s]! += row.transcodeMs;
-      rows.push(row);
-      rssMax = Math.max(rssMax, process.memoryUsage().rss);
-      done += 1;
-      deps.onProgress?.(done, total);
+      const task = runOne(s, seq, seg, arrival, spans);
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task));
     }
+    await Promise.all(inFlight);
+    busy[s] = unionMs(spans);
+  };
+  const runOne = async (
+    s: number,
+    seq: number,
+    seg: BenchSegment,
+    arrival: number,
+    spans: [number, number][],
+  ): Promise<void> => {
+    const started = performance.now();
+    const row: SegmentRow = {
+      stream: s,
+      seq,
+      durationMs: seg.durationMs,
+      transcodeMs: 0,
+      ffmpegMs: 0,
+      overheadMs: 0,
+      realTimeRatio: 0,
+      overheadPercent: 0,
+      pixels: 0,
+      latencyMs: 0,
+    };
+    try {
+      const out = await deps.transcoder.transcode({
+        sessionId: `bench${s}`,
+        manifestId: `bench${s}`,
+        seq: BigInt(seq),
+        data: seg.data,
+        durationMs: seg.durationMs,
+        profiles: options.profiles,
+        signal: new AbortController().signal,
+      });
+      row.transcodeMs = performance.now() - started;
+      row.ffmpegMs = out.ffmpegMs ?? row.transcodeMs;
+      row.overheadMs = Math.max(0, row.transcodeMs - row.ffmpegMs);
+      row.overheadPercent = row.ffmpegMs > 0 ? (row.overheadMs / row.ffmpegMs) * 100 : 0;
+      row.pixels = out.renditions.reduce((a, r) => a + r.pixels, 0);
+    } catch (err) {
+      row.transcodeMs = performance.now() - started;
+      row.error = (err as Error).message;
+    }
+    row.realTimeRatio = row.transcodeMs / seg.durationMs;
+    row.latencyMs = performance.now() - arrival;
+    spans.push([started, performance.now()]);
+    rows.push(row);
+    rssMax = Math.max(rssMax, process.memoryUsage().rss);
+    done += 1;
+    deps.onProgress?.(done, total);
   };
   await Promise.all(Array.from({ length: options.concurrentSessions }, (_, s) => stream(s)));
   const wallMs = performance.now() - runStart;
@@ -412,6 +439,23 @@ export async function withWorkDir<T>(parent: string, fn: (dir: string) => Promis
   }
 }
 
+/** Length of the union of [start, end] spans, in the spans' unit (overlaps counted once). */
+export function unionMs(spans: readonly (readonly [number, number])[]): number {
+  const sorted = [...spans].sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let from = Number.NEGATIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const [a, b] of sorted) {
+    if (a > to) {
+      if (to > from) total += to - from;
+      from = a;
+      to = b;
+    } else to = Math.max(to, b);
+  }
+  if (to > from) total += to - from;
+  return total;
+}
+
 /** Nearest-rank percentile (p in 0..100) of unsorted values; 0 for none. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return 0;
@@ -428,7 +472,9 @@ export function vsSingleProcess(nodeWallMs: number, singleProcessMs: number): nu
 /**
  * The bench's comparison run: the segments joined back into one MPEG-TS input (byte concatenation
  * of TS segments is a valid TS stream) and transcoded by one bare ffmpeg per stream with the same
- * argv builder, hence the same encoder settings. Resolves with the wall time of all of them.
+ * argv builder, hence the same encoder settings, and with IDR frames forced where the segments
+ * start (the node's renditions each start with one; a profile with its own GOP keeps it). Resolves
+ * with the wall time of all of them.
  */
 export async function singleProcessRun(
   options: {
@@ -448,8 +494,14 @@ export async function singleProcessRun(
     const input = join(dir, "whole.ts");
     await writeFile(input, Buffer.concat(segments.map((s) => s.data)));
     const totalMs = segments.reduce((a, s) => a + s.durationMs, 0);
+    // The node's output starts every segment with an IDR frame: the comparison makes the same ones.
+    const starts = segments.slice(1).map((s) => firstVideoPtsSec(s.data));
+    // Only for one continuous timeline (a cycled soak input jumps back and is left as it is).
+    const continuous = starts.every((t, i) => t !== null && (i === 0 || t > starts[i - 1]!));
+    const keyframesAtSec = continuous ? (starts as number[]) : undefined;
     const argv = (k: number) =>
       transcodeArgs({
+        keyframesAtSec,
         input,
         outputs: options.profiles.map((profile, i) => ({
           path: join(dir, `s${k}-out${i}${extensionFor(profile.format)}`),

@@ -5,6 +5,7 @@ import {
   cycleSegments,
   formatReport,
   prepareSegments,
+  progressBar,
   runBench,
   singleProcessRun,
   withWorkDir,
@@ -18,8 +19,8 @@ import { ChildProcesses } from "../media/ffmpeg/runFfmpeg.js";
 import { GpuBalancer } from "../media/gpu/GpuBalancer.js";
 import { resolveNvidiaDevices } from "../media/gpu/nvidiaSmi.js";
 import { findHybridGpus } from "../media/gpu/testRunner.js";
-import { LocalTranscoder } from "../media/LocalTranscoder.js";
 import { parseTranscodingOptions } from "../media/profiles.js";
+import { LocalTranscoder, STREAM_DEPTH } from "../media/transcoder.js";
 import { OPERATOR_COMMANDS, type OperatorCommand } from "./operator.js";
 
 /** Runs `lp-node <subcommand>`; returns the exit status. */
@@ -89,7 +90,9 @@ const BENCH_HELP = `lp-node bench: transcode N concurrent real-time streams on t
   -segs <n>                      segments per stream (default 10)
   -nvidia <ids|all>              transcode on NVIDIA GPUs
   -ffmpegPath <path>             ffmpeg binary (default: the npm-shipped one)
-  -realtime=false                feed segments back to back instead of at real time (soak runs)
+  -realtime=false                feed segments back to back instead of at real time
+  -inflight <n>                  segments of a stream at the node at once (default 2, as a gateway
+                                 sends the next segment without waiting; 1 = strictly one at a time)
   -warm=true|false               warm per-stream sessions (default: on with -nvidia, off on the CPU)
   -compare=false                 skip the single-process comparison run (vsSingleProcess)
   --json                         one JSON report on stdout
@@ -114,6 +117,7 @@ async function bench(argv: string[]): Promise<number> {
       ffmpegPath: { type: "string", default: "" },
       json: { type: "boolean", default: false },
       realtime: { type: "boolean", default: true },
+      inflight: { type: "string", default: String(STREAM_DEPTH) },
       warm: { type: "boolean" },
       compare: { type: "boolean", default: true },
       help: { type: "boolean", default: false },
@@ -136,6 +140,7 @@ async function bench(argv: string[]): Promise<number> {
     "ffmpegPath",
     "json",
     "realtime",
+    "inflight",
     "warm",
     "compare",
     "help",
@@ -148,6 +153,8 @@ async function bench(argv: string[]): Promise<number> {
   if (!Number.isInteger(sessions) || sessions < 1)
     problems.push("-concurrentSessions must be an integer >= 1");
   if (!Number.isInteger(segs) || segs < 0) problems.push("-segs must be an integer >= 0");
+  const inflight = Number(a.inflight);
+  if (!Number.isInteger(inflight) || inflight < 1) problems.push("-inflight must be an integer >= 1");
   let profiles: ReturnType<typeof parseTranscodingOptions> = [];
   try {
     profiles = parseTranscodingOptions(a.transcodingOptions, readIfFile);
@@ -187,7 +194,15 @@ async function bench(argv: string[]): Promise<number> {
         segs,
       );
       return runBench(
-        { input: a.in, profiles, concurrentSessions: sessions, segs, ffmpegPath, realtime: a.realtime },
+        {
+          input: a.in,
+          profiles,
+          concurrentSessions: sessions,
+          segs,
+          ffmpegPath,
+          realtime: a.realtime,
+          inflight,
+        },
         {
           transcoder,
           segments,
@@ -206,16 +221,7 @@ async function bench(argv: string[]): Promise<number> {
                   streams,
                 )
             : undefined,
-          onProgress: tty
-            ? (done, total) => {
-                const width = 30;
-                const filled = Math.round((done / total) * width);
-                process.stderr.write(
-                  `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} segments`,
-                );
-                if (done === total) process.stderr.write("\n");
-              }
-            : undefined,
+          onProgress: tty ? (done, total) => process.stderr.write(progressBar(done, total)) : undefined,
         },
       );
     });

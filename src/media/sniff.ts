@@ -247,3 +247,33 @@ function hvcCSps(data: Buffer, box: Box): Buffer | null {
   }
   return null;
 }
+
+/**
+ * The presentation time of the first video PES packet of an MPEG-TS segment, in seconds (the
+ * 90 kHz PTS as carried, no wrap-around handling); null for MP4, or when no video PES with a PTS
+ * is found. Video PES packets are told by their stream id (0xE0-0xEF), so no PMT is needed.
+ */
+export function firstVideoPtsSec(data: Buffer): number | null {
+  if (data.length < TS_PACKET || data[0] !== 0x47) return null;
+  const packets = Math.floor(data.length / TS_PACKET);
+  for (let i = 0; i < packets; i++) {
+    const p = i * TS_PACKET;
+    if (data[p] !== 0x47) return null;
+    if ((data[p + 1]! & 0x40) === 0) continue; // not the start of a PES packet
+    const afc = (data[p + 3]! >> 4) & 0x3;
+    if (afc === 0 || afc === 2) continue;
+    let off = p + 4;
+    if (afc === 3) off += 1 + data[off]!;
+    if (off + 14 > p + TS_PACKET) continue;
+    if (data[off] !== 0 || data[off + 1] !== 0 || data[off + 2] !== 1) continue;
+    const streamId = data[off + 3]!;
+    if (streamId < 0xe0 || streamId > 0xef) continue;
+    if ((data[off + 7]! & 0x80) === 0) continue; // no PTS
+    const b = (k: number) => data[off + 9 + k]!;
+    // 33 bits over five bytes, marker bits between; multiplications keep it above 32 bits exact.
+    const pts =
+      ((b(0) >> 1) & 0x07) * 2 ** 30 + b(1) * 2 ** 22 + (b(2) >> 1) * 2 ** 15 + b(3) * 2 ** 7 + (b(4) >> 1);
+    return pts / 90_000;
+  }
+  return null;
+}

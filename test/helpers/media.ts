@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultFfmpegPath, defaultFfprobePath, ffprobeEnv } from "../../src/media/ffmpeg/binaries.js";
@@ -47,6 +47,26 @@ export function makeClip(
   // stderr is piped (kept for the error) rather than inherited into the test output.
   execFileSync(FFMPEG, args, { stdio: ["ignore", "ignore", "pipe"] });
   return out;
+}
+
+/** Cut a clip into MPEG-TS segments of about `seconds` each (at its keyframes), as a gateway would. */
+export function segmentClip(clip: string, seconds: number): Buffer[] {
+  const dir = mkdtempSync(join(tmpdir(), "lp-segs-"));
+  made.push(dir);
+  execFileSync(
+    FFMPEG,
+    ["-hide_banner", "-loglevel", "error", "-i", clip, "-c", "copy", "-f", "segment"].concat([
+      "-segment_time",
+      String(seconds),
+      "-segment_format",
+      "mpegts",
+      join(dir, "s%03d.ts"),
+    ]),
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  return readdirSync(dir)
+    .sort()
+    .map((n) => readFileSync(join(dir, n)));
 }
 
 /** Remove every clip makeClip made (afterAll). */

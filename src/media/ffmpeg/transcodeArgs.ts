@@ -117,6 +117,12 @@ export interface TranscodeArgsInput {
    * opened, so a process started ahead of its segment has its CUDA context ready when data arrives.
    */
   initDevice?: boolean;
+  /**
+   * Source times (seconds, as the input's timestamps carry them) where every output without a GOP
+   * of its own must start a new IDR frame: the bench's single-process run uses the node's segment
+   * boundaries so that it makes the same independently decodable segments the node does.
+   */
+  keyframesAtSec?: readonly number[];
 }
 
 /** Name given to the CUDA device created up front by -init_hw_device. */
@@ -218,6 +224,13 @@ export function transcodeArgs(job: TranscodeArgsInput): string[] {
   job.outputs.forEach(({ path, profile: p }, i) => {
     // Hybrid: the encoder settings are the CPU path's, exactly.
     args.push("-map", `[v${i}]`, "-map", "0:a?", ...encoderArgs(p, gpu && !hybrid));
+    if (job.keyframesAtSec && job.keyframesAtSec.length > 0 && p.gopMs === 0) {
+      // With an fps filter the boundary's frame moves to the nearest point of the output's frame
+      // grid; ffmpeg rounds the given times to that grid too, so aim just below the grid point.
+      const den = p.fpsDen || 1;
+      const at = (t: number) => (p.fps > 0 ? (Math.round((t * p.fps) / den) * den) / p.fps - 1e-4 : t - 1e-3);
+      args.push("-force_key_frames", job.keyframesAtSec.map((t) => at(t).toFixed(6)).join(","));
+    }
     args.push("-c:a", "copy", "-copyts", "-muxdelay", "0", "-muxpreload", "0");
     // Audio packets wait in the muxer until the first video packet: allow a whole segment's worth.
     args.push("-max_muxing_queue_size", "4096");

@@ -1,16 +1,18 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runBench } from "../../../src/bench/bench.js";
 import { resolveConfig } from "../../../src/config/resolve.js";
 import { silentLogger } from "../../../src/logger/logger.js";
 import { ChildProcesses, runProcess } from "../../../src/media/ffmpeg/runFfmpeg.js";
+import { transcodeArgs } from "../../../src/media/ffmpeg/transcodeArgs.js";
 import { CAPABILITY_TESTS, testTranscoderCapabilities } from "../../../src/media/gpu/startupTest.js";
 import { createGpuTestRunner, testClipArgs } from "../../../src/media/gpu/testRunner.js";
 import { PRESETS } from "../../../src/media/profiles.js";
+import { firstVideoPtsSec } from "../../../src/media/sniff.js";
 import { LocalTranscoder } from "../../../src/media/transcoder.js";
 import { buildLocalTranscoder } from "../../../src/transcoder/localTranscoder.js";
-import { FFMPEG, makeClip } from "../../helpers/media.js";
+import { FFMPEG, makeClip, probeFrames, segmentClip } from "../../helpers/media.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 describe("GPU startup test on a machine without a usable GPU", () => {
@@ -106,5 +108,37 @@ describe("bench", () => {
     expect(json.latencyP50Ms).toBeGreaterThan(0);
     expect(children.size).toBe(0);
     expect(readdirSync(workDir)).toEqual([]);
+  });
+});
+
+describe("the bench's single-process comparison", () => {
+  it("starts a new IDR frame where each of the node's segments starts, as the node's renditions do", async () => {
+    const segs = segmentClip(makeClip({ width: 320, height: 240, seconds: 6 }), 2);
+    expect(segs).toHaveLength(3);
+    const dir = tempDir();
+    const whole = join(dir, "whole.ts");
+    writeFileSync(whole, Buffer.concat(segs));
+    const starts = segs.map((s) => firstVideoPtsSec(s)!);
+    const keyframes = async (keyframesAtSec?: number[]) => {
+      const out = join(dir, `out${keyframesAtSec ? "kf" : ""}.ts`);
+      const argv = transcodeArgs({
+        input: whole,
+        outputs: [{ path: out, profile: PRESETS["P144p30fps16x9"]! }],
+        gpu: null,
+        keyframesAtSec,
+      });
+      expect((await runProcess(FFMPEG, argv, { timeoutMs: 60_000 })).code).toBe(0);
+      return probeFrames(out)
+        .filter((f) => f.keyFrame)
+        .map((f) => f.pts);
+    };
+    // The fps filter puts frames on its 1/30 s grid, so an output frame is within half a frame of its source frame.
+    const near = (got: number[], want: number[]) => {
+      expect(got).toHaveLength(want.length);
+      for (const [i, t] of got.entries()) expect(Math.abs(t - want[i]!)).toBeLessThan(1 / 60);
+    };
+    // Without the boundaries ffmpeg makes one IDR for the whole input (keyint 250 > 180 frames).
+    near(await keyframes(), [starts[0]!]);
+    near(await keyframes(starts.slice(1)), starts);
   });
 });

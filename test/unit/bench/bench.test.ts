@@ -7,6 +7,7 @@ import {
   formatReport,
   percentile,
   runBench,
+  unionMs,
   vsSingleProcess,
 } from "../../../src/bench/bench.js";
 import { PRESETS } from "../../../src/media/profiles.js";
@@ -118,6 +119,84 @@ describe("bench", () => {
   });
 });
 const r0 = 1000;
+
+/** An echo transcoder that records the most segments it held at once. */
+class PeakTranscoder extends EchoTranscoder {
+  peak = 0;
+  override async transcode(job: Parameters<EchoTranscoder["transcode"]>[0]) {
+    const p = super.transcode(job);
+    this.peak = Math.max(this.peak, this.active);
+    return p;
+  }
+}
+
+describe("bench feeding", () => {
+  const four = [0, 1, 2, 3].map((i) => ({ data: Buffer.from(String(i)), durationMs: 5 }));
+  const profiles = [PRESETS["P240p30fps16x9"]!];
+
+  it("keeps at most -inflight segments of a stream at the node, handed over in order", async () => {
+    for (const inflight of [1, 2, 3]) {
+      const t = new PeakTranscoder();
+      t.delayMs = 30;
+      const r = await runBench(
+        { input: "", profiles, concurrentSessions: 1, segs: 4, realtime: false, inflight },
+        { transcoder: t, segments: four },
+      );
+      expect(t.peak).toBe(inflight);
+      expect(t.jobs.map((j) => Number(j.seq))).toEqual([0, 1, 2, 3]);
+      expect(r.failed).toBe(0);
+      expect(r.rows.map((x) => x.seq)).toEqual([0, 1, 2, 3]);
+    }
+  });
+
+  it("defaults to the node's stream depth (two at once)", async () => {
+    const t = new PeakTranscoder();
+    t.delayMs = 30;
+    await runBench(
+      { input: "", profiles, concurrentSessions: 2, segs: 4, realtime: false },
+      { transcoder: t, segments: four },
+    );
+    // Two streams, two segments each at most.
+    expect(t.peak).toBe(4);
+  });
+
+  it("counts overlapping segments once in the node time of a paced stream", async () => {
+    const t = new EchoTranscoder();
+    t.delayMs = 40;
+    const r = await runBench(
+      { input: "", profiles, concurrentSessions: 1, segs: 4, inflight: 2 },
+      { transcoder: t, segments: four },
+    );
+    const summed = r.rows.reduce((a, x) => a + x.transcodeMs, 0);
+    // Segments due every 5 ms run two at a time, so their busy time is less than their sum.
+    expect(r.nodeWallMs).toBeLessThan(summed);
+    expect(r.nodeWallMs).toBeGreaterThanOrEqual(Math.max(...r.rows.map((x) => x.transcodeMs)));
+  });
+
+  it("measures the union of spans", () => {
+    expect(unionMs([])).toBe(0);
+    expect(unionMs([[0, 10]])).toBe(10);
+    expect(
+      unionMs([
+        [5, 15],
+        [0, 10],
+      ]),
+    ).toBe(15);
+    expect(
+      unionMs([
+        [0, 10],
+        [20, 25],
+        [2, 4],
+      ]),
+    ).toBe(15);
+    expect(
+      unionMs([
+        [0, 10],
+        [10, 12],
+      ]),
+    ).toBe(12);
+  });
+});
 
 describe("bench CPU accounting", () => {
   it.runIf(process.platform === "linux")("reads this process's and its reaped children's CPU time", () => {

@@ -155,6 +155,31 @@ describe("ffmpeg argv, CPU", () => {
     expect(argAfter(encoderArgs(P("P360p30fps16x9", { gopMs: -1 }), false), "-g")).toBe("1");
     expect(encoderArgs(P("P360p30fps16x9"), false)).not.toContain("-g");
   });
+  it("forces IDR frames at given source times, on the output's frame grid, unless the profile has a GOP", () => {
+    const args = transcodeArgs({
+      input: "/in.ts",
+      outputs: [
+        { path: "/o/0.ts", profile: P("P240p30fps16x9") },
+        { path: "/o/1.ts", profile: P("P360p30fps16x9", { fps: 0 }) },
+        { path: "/o/2.ts", profile: P("P720p30fps16x9", { gopMs: 1000 }) },
+      ],
+      gpu: null,
+      keyframesAtSec: [3.4232, 5.41],
+    });
+    const forced = args.flatMap((a, i) => (a === "-force_key_frames" ? [args[i + 1]] : []));
+    // 30 fps: just under the nearest 1/30 s grid point (103/30, 162/30); passthrough: 1 ms early;
+    // the GOP profile keeps its own -g.
+    expect(forced).toEqual(["3.433233,5.399900", "3.422200,5.409000"]);
+    expect(args.indexOf("-force_key_frames")).toBeLessThan(args.indexOf("/o/0.ts"));
+    expect(argAfter(args.slice(args.indexOf("/o/1.ts")), "-g")).toBe("30");
+    expect(
+      transcodeArgs({
+        input: "/in.ts",
+        outputs: [{ path: "/o.ts", profile: P("P240p30fps16x9") }],
+        gpu: null,
+      }),
+    ).not.toContain("-force_key_frames");
+  });
   it("picks libx265, libvpx and libvpx-vp9", () => {
     expect(encoderArgs(P("P360p30fps16x9", { codec: "h265" }), false)).toContain("libx265");
     const vp9 = encoderArgs(P("P360p30fps16x9", { codec: "vp9" }), false);

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { sniffSegment } from "../../../src/media/sniff.js";
-import { makeClip, removeClips, stripTsPid } from "../../helpers/media.js";
+import { firstVideoPtsSec, sniffSegment } from "../../../src/media/sniff.js";
+import { makeClip, removeClips, segmentClip, stripTsPid } from "../../helpers/media.js";
 
 afterAll(() => removeClips());
 const clip = (opts: Parameters<typeof makeClip>[0]) =>
@@ -82,5 +82,39 @@ describe("segment sniffing (codec info without a child process)", () => {
         expect(String(err)).toMatch(/Error getting codec info/);
       }
     }
+  });
+});
+
+describe("first video timestamp of an MPEG-TS segment", () => {
+  /** One TS packet opening a PES packet of `streamId` with a PTS of `pts` (90 kHz ticks). */
+  const pesPacket = (pid: number, streamId: number, pts: number) => {
+    const p = Buffer.alloc(188, 0xff);
+    p.set([0x47, 0x40 | (pid >> 8), pid & 0xff, 0x10]);
+    const hi = Math.floor(pts / 2 ** 30) & 0x07;
+    const lo = pts % 2 ** 30;
+    p.set(
+      [0, 0, 1, streamId, 0, 0, 0x80, 0x80, 5, 0x21 | (hi << 1), (lo >> 22) & 0xff, ((lo >> 14) & 0xfe) | 1],
+      4,
+    );
+    p.set([(lo >> 7) & 0xff, ((lo << 1) & 0xfe) | 1], 16);
+    return p;
+  };
+
+  it("reads the 33-bit PTS of the first video PES packet, skipping audio", () => {
+    const pts = 2 ** 32 + 123_456; // above 32 bits, as a stream running for 13 hours has
+    const ts = Buffer.concat([pesPacket(0x101, 0xc0, 90_000), pesPacket(0x100, 0xe0, pts)]);
+    expect(firstVideoPtsSec(ts)).toBe(pts / 90_000);
+    expect(firstVideoPtsSec(pesPacket(0x101, 0xc0, 90_000))).toBeNull();
+    expect(firstVideoPtsSec(Buffer.from("not a segment"))).toBeNull();
+  });
+
+  it("gives consecutive segments of a stream their start times", () => {
+    const segs = segmentClip(makeClip({ width: 160, height: 120, seconds: 6 }), 2);
+    expect(segs).toHaveLength(3);
+    const starts = segs.map((s) => firstVideoPtsSec(s)!);
+    // Keyframes every 2 s: each segment starts exactly 2 s after the one before.
+    expect(starts[1]! - starts[0]!).toBeCloseTo(2, 6);
+    expect(starts[2]! - starts[1]!).toBeCloseTo(2, 6);
+    expect(firstVideoPtsSec(readFileSync(makeClip({ format: "mp4", seconds: 1 })))).toBeNull();
   });
 });
