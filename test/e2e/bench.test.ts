@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { freshHome, LP_NODE } from "../helpers/lpNode.js";
-import { makeClip, removeClips } from "../helpers/media.js";
+import { makeClip } from "../helpers/media.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/waitFor.js";
 
@@ -52,6 +52,5 @@ describe("lp-node bench --json into a pipe", () => {
     const report = JSON.parse(text) as { segments: number; rows: unknown[] };
     expect(report.segments).toBe(600);
     expect(report.rows).toHaveLength(600);
-    removeClips();
   }, 180_000);
 });

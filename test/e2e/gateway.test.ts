@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseContentType, parseMultipart } from "../../src/http/multipart.js";
 import { probe } from "../../src/media/probe.js";
 import { COMBINED_ON_PORT_0, LpNodeProcess } from "../helpers/lpNode.js";
-import { FFMPEG, makeClip } from "../helpers/media.js";
+import { makeClip, segmentClip } from "../helpers/media.js";
 import { pushRtmp } from "../helpers/rtmp.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -27,31 +27,9 @@ const portOf = async (p: LpNodeProcess, msg: string) =>
       .pop(),
   );
 
-/** Cut a clip into 2 s MPEG-TS segments with ffmpeg. */
+/** A 640x360 clip cut into 2 s MPEG-TS segments. */
 function segments(seconds: number): Buffer[] {
-  const dir = tmp();
-  const clip = makeClip({ width: 640, height: 360, seconds });
-  execFileSync(
-    FFMPEG,
-    [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-i",
-      clip,
-      "-c",
-      "copy",
-      "-f",
-      "segment",
-      "-segment_time",
-      "2",
-      join(dir, "s%03d.ts"),
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  return readdirSync(dir)
-    .sort()
-    .map((f) => readFileSync(join(dir, f)));
+  return segmentClip(makeClip({ width: 640, height: 360, seconds }), 2);
 }
 
 /** Two orchestrator+transcoder processes and a gateway process using both. */

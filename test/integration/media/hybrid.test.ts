@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +11,15 @@ import { probe } from "../../../src/media/probe.js";
 import { PRESETS } from "../../../src/media/profiles.js";
 import { LocalTranscoder } from "../../../src/media/transcoder.js";
 import { Capability } from "../../../src/protocol/capabilities.js";
-import { FFMPEG, FFPROBE, makeClip, probeFrames, removeClips, tempFile } from "../../helpers/media.js";
+import {
+  FFMPEG,
+  FFPROBE,
+  makeClip,
+  probeFrames,
+  removeClips,
+  segmentClip,
+  tempFile,
+} from "../../helpers/media.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 // Hybrid mode through the engine, balancer and warm sessions on a machine without a GPU: a
@@ -72,20 +79,11 @@ beforeAll(async () => {
   standIn = join(dir, "ffmpeg");
   writeFileSync(standIn, STAND_IN(argvLog));
   chmodSync(standIn, 0o755);
-  const clip = makeClip({ width: 320, height: 240, seconds: 6 });
-  execFileSync(FFMPEG, [
-    ...["-hide_banner", "-loglevel", "error", "-i", clip, "-c", "copy", "-f", "segment"],
-    ...["-segment_time", "2", "-segment_format", "mpegts", join(dir, "s%02d.ts")],
-  ]);
   segments = await Promise.all(
-    readdirSync(dir)
-      .filter((n) => n.endsWith(".ts"))
-      .sort()
-      .map(async (n) => {
-        const data = readFileSync(join(dir, n));
-        const p = await probe(data, { countFrames: true, workDir: dir });
-        return { data, frames: p.video!.frames };
-      }),
+    segmentClip(makeClip({ width: 320, height: 240, seconds: 6 }), 2).map(async (data) => {
+      const p = await probe(data, { countFrames: true, workDir: dir });
+      return { data, frames: p.video!.frames };
+    }),
   );
 }, 120_000);
 afterAll(() => removeClips());

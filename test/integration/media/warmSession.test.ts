@@ -1,7 +1,5 @@
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LpError } from "../../../src/errors/LpError.js";
 import { silentLogger } from "../../../src/logger/logger.js";
@@ -11,7 +9,15 @@ import { probe } from "../../../src/media/probe.js";
 import { PRESETS } from "../../../src/media/profiles.js";
 import { type LocalTranscodeResult, LocalTranscoder } from "../../../src/media/transcoder.js";
 import { isAlive } from "../../../src/utils/process.js";
-import { FFMPEG, FFPROBE, makeClip, probeFrames, removeClips, tempFile } from "../../helpers/media.js";
+import {
+  FFMPEG,
+  FFPROBE,
+  makeClip,
+  probeFrames,
+  removeClips,
+  segmentClip,
+  tempFile,
+} from "../../helpers/media.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const ladder = [PRESETS["P144p30fps16x9"]!, PRESETS["P240p30fps16x9"]!];
@@ -30,32 +36,12 @@ const warmDirs = (dir: string) => readdirSync(dir).filter((n) => n.startsWith("l
 
 beforeAll(async () => {
   // 20 s of 320x240 with a keyframe every 2 s, cut into ten 2 s MPEG-TS segments as a gateway would.
-  const clip = makeClip({ width: 320, height: 240, seconds: 20 });
   const dir = tempDir();
-  execFileSync(FFMPEG, [
-    "-hide_banner",
-    "-loglevel",
-    "error",
-    "-i",
-    clip,
-    "-c",
-    "copy",
-    "-f",
-    "segment",
-    "-segment_time",
-    "2",
-    "-segment_format",
-    "mpegts",
-    join(dir, "s%02d.ts"),
-  ]);
   segments = await Promise.all(
-    readdirSync(dir)
-      .sort()
-      .map(async (n) => {
-        const data = readFileSync(join(dir, n));
-        const p = await probe(data, { countFrames: true, workDir: dir });
-        return { data, durationSec: p.durationSec, frames: p.video!.frames };
-      }),
+    segmentClip(makeClip({ width: 320, height: 240, seconds: 20 }), 2).map(async (data) => {
+      const p = await probe(data, { countFrames: true, workDir: dir });
+      return { data, durationSec: p.durationSec, frames: p.video!.frames };
+    }),
   );
 }, 120_000);
 afterAll(() => removeClips());
