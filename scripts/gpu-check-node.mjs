@@ -76,7 +76,7 @@ async function bench() {
   const inflight = Number(inflightArg);
   if (!Number.isInteger(inflight) || inflight < 1) throw new Error(`bad inflight ${inflightArg}`);
   if ((warm !== "true" && warm !== "false") || !segDir || !profileSpec) {
-    throw new Error("bench needs <warm:true|false> <segment dir> <profiles> [nvenc|hybrid]");
+    throw new Error("bench needs <warm:true|false> <segment dir> <profiles> [nvenc|hybrid] [inflight]");
   }
   if (mode !== "nvenc" && mode !== "hybrid") throw new Error(`unknown GPU mode ${mode}`);
   const { runBench, singleProcessRun } = await load("bench/bench.js");

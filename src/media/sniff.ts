@@ -66,37 +66,25 @@ function sniffTs(data: Buffer): SegmentInfo {
   let videoStarts = 0;
   const videoEs: Buffer[] = [];
   let videoEsBytes = 0;
-  const packets = Math.floor(data.length / TS_PACKET);
-  for (let i = 0; i < packets; i++) {
-    const p = i * TS_PACKET;
-    if (data[p] !== 0x47) {
-      if (i < 2) throw unreadable("lost MPEG-TS sync");
-      break; // trailing junk after valid packets
-    }
-    const pusi = (data[p + 1]! & 0x40) !== 0;
-    const pid = ((data[p + 1]! & 0x1f) << 8) | data[p + 2]!;
-    const afc = (data[p + 3]! >> 4) & 0x3;
-    if (afc === 0 || afc === 2) continue; // no payload
-    let off = p + 4;
-    if (afc === 3) off += 1 + data[off]!;
-    const end = p + TS_PACKET;
-    if (off >= end) continue;
+  // Packet 1 out of sync as well as packet 0 means this is not MPEG-TS; later, trailing junk.
+  if (data.length >= 2 * TS_PACKET && data[TS_PACKET] !== 0x47) throw unreadable("lost MPEG-TS sync");
+  forEachTsPayload(data, (pid, pusi, start, end) => {
+    let off = start;
     if (pid === videoPid) {
       if (pusi) {
         videoStarts += 1;
         // Skip the PES header: 6 fixed bytes, 3 flag bytes, then PES_header_data_length more.
-        if (off + 9 <= end && data[off] === 0 && data[off + 1] === 0 && data[off + 2] === 1)
-          off += 9 + data[off + 8]!;
+        if (off + 9 <= end && isPesStart(data, off)) off += 9 + data[off + 8]!;
       }
       if (videoStarts > 0 && videoEsBytes < MAX_SPS_SEARCH_BYTES && off < end) {
         videoEs.push(data.subarray(off, end));
         videoEsBytes += end - off;
       }
-      continue;
+      return;
     }
-    if (!pusi || (pid !== 0 && pid !== pmtPid)) continue;
+    if (!pusi || (pid !== 0 && pid !== pmtPid)) return;
     off += 1 + data[off]!; // pointer field
-    if (off + 8 > end) continue;
+    if (off + 8 > end) return;
     const tableId = data[off]!;
     const sectionLength = ((data[off + 1]! & 0x0f) << 8) | data[off + 2]!;
     const sectionEnd = Math.min(end, off + 3 + sectionLength - 4); // without the CRC
@@ -110,7 +98,7 @@ function sniffTs(data: Buffer): SegmentInfo {
       }
     } else if (pid === pmtPid && tableId === 0x02 && !pmtSeen) {
       pmtSeen = true;
-      if (off + 12 > end) continue;
+      if (off + 12 > end) return;
       const infoLength = data.readUInt16BE(off + 10) & 0x0fff;
       for (let e = off + 12 + infoLength; e + 5 <= sectionEnd; ) {
         const type = data[e]!;
@@ -123,7 +111,7 @@ function sniffTs(data: Buffer): SegmentInfo {
         e += 5 + esInfo;
       }
     }
-  }
+  });
   if (!pmtSeen) throw unreadable("no MPEG-TS program map");
   let size: PictureSize | null = null;
   if (videoCodec === "h264" || videoCodec === "hevc") {
@@ -255,25 +243,44 @@ function hvcCSps(data: Buffer, box: Box): Buffer | null {
  */
 export function firstVideoPtsSec(data: Buffer): number | null {
   if (data.length < TS_PACKET || data[0] !== 0x47) return null;
+  let pts: number | null = null;
+  forEachTsPayload(data, (_pid, pusi, off, end) => {
+    if (!pusi || off + 14 > end || !isPesStart(data, off)) return false;
+    const streamId = data[off + 3]!;
+    if (streamId < 0xe0 || streamId > 0xef || (data[off + 7]! & 0x80) === 0) return false; // not video, no PTS
+    const b = (k: number) => data[off + 9 + k]!;
+    // 33 bits over five bytes, marker bits between; multiplications keep it above 32 bits exact.
+    pts =
+      ((b(0) >> 1) & 0x07) * 2 ** 30 + b(1) * 2 ** 22 + (b(2) >> 1) * 2 ** 15 + b(3) * 2 ** 7 + (b(4) >> 1);
+    return true;
+  });
+  return pts === null ? null : pts / 90_000;
+}
+
+/** Whether a payload at `off` opens a PES packet (start code 00 00 01). */
+function isPesStart(data: Buffer, off: number): boolean {
+  return data[off] === 0 && data[off + 1] === 0 && data[off + 2] === 1;
+}
+
+/**
+ * Calls `visit` with the PID, payload-unit-start flag and payload span of every 188-byte MPEG-TS
+ * packet that carries a payload, in order, until a packet is out of sync or `visit` returns true
+ * (anything else goes on).
+ */
+function forEachTsPayload(
+  data: Buffer,
+  visit: (pid: number, pusi: boolean, off: number, end: number) => unknown,
+): void {
   const packets = Math.floor(data.length / TS_PACKET);
   for (let i = 0; i < packets; i++) {
     const p = i * TS_PACKET;
-    if (data[p] !== 0x47) return null;
-    if ((data[p + 1]! & 0x40) === 0) continue; // not the start of a PES packet
+    if (data[p] !== 0x47) return;
     const afc = (data[p + 3]! >> 4) & 0x3;
-    if (afc === 0 || afc === 2) continue;
-    let off = p + 4;
-    if (afc === 3) off += 1 + data[off]!;
-    if (off + 14 > p + TS_PACKET) continue;
-    if (data[off] !== 0 || data[off + 1] !== 0 || data[off + 2] !== 1) continue;
-    const streamId = data[off + 3]!;
-    if (streamId < 0xe0 || streamId > 0xef) continue;
-    if ((data[off + 7]! & 0x80) === 0) continue; // no PTS
-    const b = (k: number) => data[off + 9 + k]!;
-    // 33 bits over five bytes, marker bits between; multiplications keep it above 32 bits exact.
-    const pts =
-      ((b(0) >> 1) & 0x07) * 2 ** 30 + b(1) * 2 ** 22 + (b(2) >> 1) * 2 ** 15 + b(3) * 2 ** 7 + (b(4) >> 1);
-    return pts / 90_000;
+    if (afc === 0 || afc === 2) continue; // no payload
+    const off = afc === 3 ? p + 5 + data[p + 4]! : p + 4;
+    const end = p + TS_PACKET;
+    if (off >= end) continue;
+    if (visit(((data[p + 1]! & 0x1f) << 8) | data[p + 2]!, (data[p + 1]! & 0x40) !== 0, off, end) === true)
+      return;
   }
-  return null;
 }
