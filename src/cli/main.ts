@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
 
 /**
  * Exit once stdout and stderr have written everything: a pipe is not always synchronous (a
- * `bench --json` report piped to another program was cut at 128 KiB by an immediate exit). An
+ * `bench --json` report piped to another program was cut at 64 or 128 KiB by an immediate exit). An
  * empty write's callback runs after every write queued before it.
  */
 function exitWhenFlushed(code: number): void {
